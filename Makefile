@@ -1,0 +1,58 @@
+# The make targets are the project's interface: demo, test, lint, bench, synth, layer.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Debian packages the tests and the demo start: a real OCI registry and skopeo to check it.
+APT_PACKAGES := docker-registry skopeo
+LAYER_DIR := build/layer
+
+.PHONY: demo test lint typecheck pytest bench synth layer install system clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt layers/eksd_adopt/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed system
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The Lambda layer: the domain package and its runtime dependencies, built for arm64 without Docker.
+layer: $(LAYER_DIR)/.built
+$(LAYER_DIR)/.built: $(VENV)/.installed layers/eksd_adopt/pyproject.toml $(shell find layers/eksd_adopt/src -name '*.py')
+	$(PY) -m infra.layer_build $(LAYER_DIR)
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy layers/eksd_adopt/src functions infra app.py
+
+pytest: install layer
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
+
+test: install layer lint typecheck pytest
+
+synth: install layer
+	$(PY) app.py
+
+demo: install layer
+	$(VENV)/bin/eksd-adopt demo
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build cdk.out .pytest_cache .mypy_cache .ruff_cache

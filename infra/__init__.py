@@ -1,0 +1,1 @@
+"""The CDK app's constructs and the workflow definitions (ASL)."""

@@ -1,0 +1,40 @@
+"""Deployment settings, read once from CDK context (``cdk deploy -c key=value`` or cdk.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+
+
+class DeploymentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upstream_topic_arn: str = DEFAULT_TOPIC_ARN
+    prefix: str = "eksd"
+    stages: tuple[str, ...] = ("prod",)
+    log_retention_days: int = 365
+
+    @classmethod
+    def from_context(cls, node: Any) -> DeploymentSettings:
+        """From the construct tree's context; values given as strings on the command line are accepted."""
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            key = field.alias or _camel(name)
+            raw = node.try_get_context(key)
+            if raw is None:
+                continue
+            if field.annotation == tuple[str, ...] and isinstance(raw, str):
+                raw = tuple(s.strip() for s in raw.split(",") if s.strip())
+            values[name] = raw
+        return cls.model_validate(values)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+__all__ = ["DeploymentSettings", "Field"]

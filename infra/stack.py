@@ -1,0 +1,54 @@
+"""The eksd-adopt stack: composes one construct per concern, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.shared_layer import DomainLayer
+from infra.function_factory import FunctionFactory
+from infra.settings import DeploymentSettings
+
+
+class EksdAdoptStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploymentSettings,
+        layer_dir: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        layer = DomainLayer(self, "DomainLayer", layer_dir=layer_dir)
+        self.functions = FunctionFactory(
+            self, layer.layer, log_retention=_retention(settings.log_retention_days)
+        )
+        self.validate_function = self.functions.create(
+            "ValidateRelease",
+            handler_dir="validate_release",
+            description="Validate an EKS-D release manifest and plan its copy jobs",
+        )
+
+
+_RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    if days not in _RETENTION:
+        raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}, got {days}")
+    return _RETENTION[days]

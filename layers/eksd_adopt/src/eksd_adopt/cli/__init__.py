@@ -1,0 +1,1 @@
+"""The ``eksd-adopt`` command line (typer + rich)."""

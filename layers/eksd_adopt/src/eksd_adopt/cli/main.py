@@ -1,0 +1,22 @@
+"""Entry point of the ``eksd-adopt`` command: composes the command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from eksd_adopt.cli import release
+from eksd_adopt.cli.notification import notification_app
+
+app = typer.Typer(
+    name="eksd-adopt",
+    help="Adopt Amazon EKS Distro releases: validate, mirror, verify, approve, promote.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(release.validate)
+app.command()(release.plan)
+app.add_typer(notification_app, name="notification")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,36 @@
+"""``notification parse``: what an upstream announcement names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, fail
+from eksd_adopt.errors import NotificationError
+from eksd_adopt.notification import parse_announcement, parse_envelope
+from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+
+notification_app = typer.Typer(help="Upstream SNS notifications.", no_args_is_help=True)
+
+
+@notification_app.command("parse")
+def parse(
+    file: Path = typer.Argument(..., help="An SNS envelope (JSON) or a raw message text."),
+    subject: str | None = typer.Option(None, "--subject", help="The SNS Subject, for a raw message."),
+    topic_arn: str = typer.Option(DEFAULT_TOPIC_ARN, "--topic-arn", help="The upstream topic trusted for envelopes."),
+) -> None:
+    """Print {"channel": ..., "number": ...} for an announcement (number null when it names none)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}", EXIT_USAGE)
+    try:
+        if text.lstrip().startswith("{"):
+            announcement = parse_envelope(text, topic_arn=topic_arn)
+        else:
+            announcement = parse_announcement(text, subject=subject)
+    except NotificationError as exc:
+        fail(str(exc), EXIT_INVALID)
+    console.print_json(json.dumps({"channel": announcement.channel, "number": announcement.number}))

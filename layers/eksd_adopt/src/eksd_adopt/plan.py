@@ -1,0 +1,111 @@
+"""From a validated release to a deterministic list of copy jobs (images to ECR, archives to S3)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from eksd_adopt.reference import ImageReference
+from eksd_adopt.release.model import Release
+
+
+class ImageCopyJob(BaseModel):
+    """Copy one upstream image (its whole multi-arch index) into a target repository, by digest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = "image"
+    component: str
+    asset: str
+    source: str  # full upstream reference with tag, e.g. public.ecr.aws/eks-distro/kubernetes/pause:v1.20.4-eks-1-20-1
+    known_digest: str | None  # imageDigest from the manifest; a different upstream digest is refused
+    target_repository: str  # <prefix>/<stage>/<upstream path>
+    tag: str
+    arch: tuple[str, ...] = ()
+
+    @property
+    def source_reference(self) -> ImageReference:
+        return ImageReference.parse(self.source)
+
+
+class ArchiveCopyJob(BaseModel):
+    """Copy one upstream archive into the bucket, verifying sha256 and sha512."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = "archive"
+    component: str
+    asset: str
+    source_url: str
+    sha256: str
+    sha512: str
+    target_key: str  # <prefix>/<stage>/kubernetes-<ch>/releases/<N>/artifacts/...
+
+
+class CopyPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    release_id: str
+    channel: str
+    number: int
+    stage: str
+    prefix: str
+    images: tuple[ImageCopyJob, ...]
+    archives: tuple[ArchiveCopyJob, ...]
+
+
+def stage_key_prefix(prefix: str, stage: str, channel: str, number: int) -> str:
+    """Where a release's archives live in the bucket, mirroring upstream's layout."""
+    return "/".join(p for p in (prefix.strip("/"), stage, f"kubernetes-{channel}", "releases", str(number))) + "/"
+
+
+def stage_repository(prefix: str, stage: str, upstream_repository: str) -> str:
+    return "/".join(p for p in (prefix.strip("/"), stage, upstream_repository))
+
+
+def plan_release(release: Release, *, prefix: str, stage: str = "staging") -> CopyPlan:
+    """Copy jobs for a *validated* release, sorted so that the same manifest always gives the same plan.
+
+    Upstream lists components in random order (a Go map), so order comes from the targets.
+    """
+    images: dict[str, ImageCopyJob] = {}
+    for component, asset in release.image_assets():
+        assert asset.image and asset.image.uri and asset.name and component.name  # guaranteed by validation
+        reference = ImageReference.parse(asset.image.uri)
+        assert reference.tag
+        job = ImageCopyJob(
+            component=component.name,
+            asset=asset.name,
+            source=str(ImageReference(reference.host, reference.repository, reference.tag)),
+            known_digest=asset.image.image_digest,
+            target_repository=stage_repository(prefix, stage, reference.repository),
+            tag=reference.tag,
+            arch=tuple(asset.arch or ()),
+        )
+        images.setdefault(f"{job.target_repository}:{job.tag}", job)
+    archives: list[ArchiveCopyJob] = []
+    key_prefix = stage_key_prefix(prefix, stage, release.channel, release.number)
+    upstream_prefix = f"/kubernetes-{release.channel}/releases/{release.number}/"
+    for component, asset in release.archive_assets():
+        assert asset.archive and asset.archive.uri and asset.name and component.name
+        path = urlsplit(asset.archive.uri).path
+        archives.append(
+            ArchiveCopyJob(
+                component=component.name,
+                asset=asset.name,
+                source_url=asset.archive.uri,
+                sha256=asset.archive.sha256 or "",
+                sha512=asset.archive.sha512 or "",
+                target_key=key_prefix + path.removeprefix(upstream_prefix),
+            )
+        )
+    return CopyPlan(
+        release_id=release.release_id,
+        channel=release.channel,
+        number=release.number,
+        stage=stage,
+        prefix=prefix.strip("/"),
+        images=tuple(sorted(images.values(), key=lambda j: (j.target_repository, j.tag))),
+        archives=tuple(sorted(archives, key=lambda j: j.target_key)),
+    )

@@ -1,0 +1,87 @@
+"""Retry policy for network calls to registries, the CDN and AWS: backoff with jitter, honouring Retry-After.
+
+Built on tenacity. Callers raise :class:`TransientError` (or let httpx transport errors through) for
+what is worth retrying; everything else fails at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class TransientError(Exception):
+    """A failure worth retrying (408/429/5xx, a reset, a truncated body)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(response: httpx.Response, *, cap: float = 60.0) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or HTTP date), capped."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return max(0.0, min(seconds, cap))
+
+
+def raise_for_transient(response: httpx.Response, what: str) -> None:
+    """Turn a retryable status into :class:`TransientError`; leave the rest to the caller."""
+    if response.status_code in RETRYABLE_STATUS:
+        raise TransientError(
+            f"{what}: HTTP {response.status_code}", retry_after=retry_after_seconds(response)
+        )
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError | httpx.TransportError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial_backoff: float = 0.2
+    max_backoff: float = 10.0
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            return exc.retry_after
+        jitter = wait_random_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
+        return float(jitter(state))
+
+    def retrying(self, on_retry: Callable[[RetryCallState], None] | None = None) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+            before_sleep=on_retry,
+        )
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return self.retrying()(fn, *args, **kwargs)
