@@ -51,8 +51,8 @@ synth: install layer
 demo: install layer
 	$(VENV)/bin/eksd-adopt demo
 
-bench: install
-	$(PY) -m bench
+bench: install layer
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) build cdk.out .pytest_cache .mypy_cache .ruff_cache

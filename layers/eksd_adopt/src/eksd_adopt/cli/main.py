@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from eksd_adopt.cli import release
+from eksd_adopt.cli.mirror import mirror_app
 from eksd_adopt.cli.notification import notification_app
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.command()(release.validate)
 app.command()(release.plan)
 app.add_typer(notification_app, name="notification")
+app.add_typer(mirror_app, name="mirror")
 
 
 def main() -> None:

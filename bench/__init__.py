@@ -1,0 +1,1 @@
+"""Benchmarks: each module compares eksd-adopt against the peer its issue names, in one run."""
