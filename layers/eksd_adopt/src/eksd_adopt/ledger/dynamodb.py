@@ -1,0 +1,134 @@
+"""The DynamoDB ledger (the only module here that touches boto3).
+
+Table: partition key ``release_id``; GSI ``by-channel`` (``channel``, ``number``). Records are stored
+as JSON-compatible attributes; conditional writes make creation idempotent and status moves safe.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from eksd_adopt.ledger.model import Decision, ReleaseRecord, ReleaseStatus, utcnow
+from eksd_adopt.ledger.store import LedgerConflictError, sort_records
+
+CHANNEL_INDEX = "by-channel"
+
+
+class DynamoDbLedger:
+    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+        self.table_name = table_name
+        resource = boto3.resource("dynamodb") if client is None else None
+        self.table = resource.Table(table_name) if resource is not None else client.Table(table_name)
+
+    @staticmethod
+    def _to_item(record: ReleaseRecord) -> dict[str, Any]:
+        # Round-trip through JSON so datetimes become strings; DynamoDB rejects floats, and we store none.
+        item: dict[str, Any] = json.loads(record.model_dump_json())
+        return {k: v for k, v in item.items() if v is not None}
+
+    @staticmethod
+    def _from_item(item: dict[str, Any]) -> ReleaseRecord:
+        return ReleaseRecord.model_validate(json.loads(json.dumps(item, default=_decimal)))
+
+    def create(self, record: ReleaseRecord) -> bool:
+        try:
+            self.table.put_item(Item=self._to_item(record), ConditionExpression="attribute_not_exists(release_id)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, release_id: str) -> ReleaseRecord | None:
+        item = self.table.get_item(Key={"release_id": release_id}, ConsistentRead=True).get("Item")
+        return self._from_item(item) if item else None
+
+    def update(
+        self,
+        release_id: str,
+        *,
+        status: ReleaseStatus | None = None,
+        expected: frozenset[ReleaseStatus] | None = None,
+        **fields: Any,
+    ) -> ReleaseRecord:
+        changes: dict[str, Any] = {**fields, "updated_at": utcnow()}
+        if status is not None:
+            changes["status"] = status
+        values = json.loads(ReleaseRecord.model_construct(**changes).model_dump_json(include=set(changes)))
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
+        attr_values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(values.values())}
+        condition = "attribute_exists(release_id)"
+        if expected is not None:
+            names["#status"] = "status"
+            allowed = [f":s{i}" for i in range(len(expected))]
+            attr_values.update({f":s{i}": s.value for i, s in enumerate(sorted(expected))})
+            condition += f" AND #status IN ({', '.join(allowed)})"
+        try:
+            response = self.table.update_item(
+                Key={"release_id": release_id},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attr_values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise LedgerConflictError(
+                    f"release {release_id}: not in the ledger or not in one of {sorted(s.value for s in expected or [])}"
+                ) from exc
+            raise
+        return self._from_item(response["Attributes"])
+
+    def add_decision(self, release_id: str, decision: Decision) -> ReleaseRecord:
+        response = self.table.update_item(
+            Key={"release_id": release_id},
+            UpdateExpression="SET decisions = list_append(if_not_exists(decisions, :empty), :d), updated_at = :now",
+            ConditionExpression="attribute_exists(release_id)",
+            ExpressionAttributeValues={
+                ":d": [json.loads(decision.model_dump_json())],
+                ":empty": [],
+                ":now": utcnow().isoformat(),
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return self._from_item(response["Attributes"])
+
+    def add_message_id(self, release_id: str, message_id: str) -> None:
+        try:
+            self.table.update_item(
+                Key={"release_id": release_id},
+                UpdateExpression="SET message_ids = list_append(if_not_exists(message_ids, :empty), :m), announced = :t",
+                ConditionExpression="attribute_exists(release_id) AND NOT contains(message_ids, :id)",
+                ExpressionAttributeValues={":m": [message_id], ":empty": [], ":t": True, ":id": message_id},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def list(self, channel: str | None = None) -> list[ReleaseRecord]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        if channel is not None:
+            kwargs = {
+                "IndexName": CHANNEL_INDEX,
+                "KeyConditionExpression": "channel = :c",
+                "ExpressionAttributeValues": {":c": channel},
+            }
+        while True:
+            page = self.table.query(**kwargs) if channel is not None else self.table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sort_records([self._from_item(i) for i in items])
+
+
+def _decimal(value: Any) -> Any:
+    # boto3 returns numbers as Decimal.
+    return int(value) if value == int(value) else float(value)
