@@ -36,9 +36,7 @@ class FunctionFactory:
         reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         scope = Construct(self._scope, construct_id)
-        log_group = logs.LogGroup(
-            scope, "Logs", retention=self._log_retention, removal_policy=cdk.RemovalPolicy.RETAIN
-        )
+        log_group = logs.LogGroup(scope, "Logs", retention=self._log_retention, removal_policy=cdk.RemovalPolicy.RETAIN)
         # A role per function with only its own log group: the managed basic-execution policy
         # would grant logs on every group in the account.
         role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))

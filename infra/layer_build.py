@@ -29,9 +29,20 @@ def build(target: Path) -> None:
     site.mkdir(parents=True)
     subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--target", str(site),
-            "--platform", LAMBDA_PLATFORM, "--python-version", LAMBDA_PYTHON_VERSION,
-            "--implementation", "cp", "--only-binary=:all:",
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(site),
+            "--platform",
+            LAMBDA_PLATFORM,
+            "--python-version",
+            LAMBDA_PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
             *runtime_requirements(),
         ],
         check=True,

@@ -57,4 +57,6 @@ def check_upstream_url(url: str, allowed_hosts: Iterable[str]) -> None:
         raise FetchError(f"refusing {url!r}: credentials in URLs are not allowed")
     allowed = set(allowed_hosts)
     if (parts.hostname or "").lower() not in allowed or parts.port not in (None, 443):
-        raise FetchError(f"refusing {url!r}: host {parts.hostname!r} is not allow-listed ({', '.join(sorted(allowed))})")
+        raise FetchError(
+            f"refusing {url!r}: host {parts.hostname!r} is not allow-listed ({', '.join(sorted(allowed))})"
+        )

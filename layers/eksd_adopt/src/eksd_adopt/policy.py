@@ -45,9 +45,7 @@ class UpstreamPolicy(BaseModel):
 
     def allowed_hosts(self) -> frozenset[str]:
         """Every host an upstream fetch may name (before endpoint mapping)."""
-        return frozenset(
-            [r.host for r in self.image_registries] + list(self.archive_hosts) + list(self.manifest_hosts)
-        )
+        return frozenset([r.host for r in self.image_registries] + list(self.archive_hosts) + list(self.manifest_hosts))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> UpstreamPolicy:

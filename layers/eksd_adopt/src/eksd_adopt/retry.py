@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -52,9 +52,7 @@ def retry_after_seconds(response: httpx.Response, *, cap: float = 60.0) -> float
 def raise_for_transient(response: httpx.Response, what: str) -> None:
     """Turn a retryable status into :class:`TransientError`; leave the rest to the caller."""
     if response.status_code in RETRYABLE_STATUS:
-        raise TransientError(
-            f"{what}: HTTP {response.status_code}", retry_after=retry_after_seconds(response)
-        )
+        raise TransientError(f"{what}: HTTP {response.status_code}", retry_after=retry_after_seconds(response))
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -66,11 +66,20 @@ def validate(
     else:
         for finding in report.findings:
             colour = "red" if finding.severity == "error" else "yellow"
-            console.print(f"[{colour}]{finding.severity.value}[/]: {finding.location}: {finding.message} [dim]({finding.rule})[/]", highlight=False)
+            console.print(
+                f"[{colour}]{finding.severity.value}[/]: {finding.location}: {finding.message} [dim]({finding.rule})[/]",
+                highlight=False,
+            )
         release = report.release
-        summary = f"{release.release_id} (Kubernetes {release.kubernetes_version})" if release and release.kubernetes_version else source
+        summary = (
+            f"{release.release_id} (Kubernetes {release.kubernetes_version})"
+            if release and release.kubernetes_version
+            else source
+        )
         verdict = "[green]valid[/]" if ok else "[red]invalid[/]"
-        console.print(f"{summary}: {verdict}, {len(report.errors)} error(s), {len(report.warnings)} warning(s)", highlight=False)
+        console.print(
+            f"{summary}: {verdict}, {len(report.errors)} error(s), {len(report.warnings)} warning(s)", highlight=False
+        )
     if not ok:
         raise typer.Exit(EXIT_INVALID)
 
@@ -97,7 +106,9 @@ def plan(
     for column in ("component", "source", "digest", "target"):
         images.add_column(column, overflow="fold")
     for job in copy_plan.images:
-        images.add_row(job.component, job.source, job.known_digest or "(resolve at copy)", f"{job.target_repository}:{job.tag}")
+        images.add_row(
+            job.component, job.source, job.known_digest or "(resolve at copy)", f"{job.target_repository}:{job.tag}"
+        )
     archives = Table(title=f"{copy_plan.release_id}: {len(copy_plan.archives)} archives")
     for column in ("component", "source", "sha256", "target key"):
         archives.add_column(column, overflow="fold")

@@ -19,10 +19,10 @@ CHANNEL_INDEX = "by-channel"
 
 
 class DynamoDbLedger:
-    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+    def __init__(self, table_name: str, *, resource: Any | None = None) -> None:
+        """``resource`` is a boto3 DynamoDB service resource; the default uses the ambient configuration."""
         self.table_name = table_name
-        resource = boto3.resource("dynamodb") if client is None else None
-        self.table = resource.Table(table_name) if resource is not None else client.Table(table_name)
+        self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
 
     @staticmethod
     def _to_item(record: ReleaseRecord) -> dict[str, Any]:

@@ -80,7 +80,9 @@ class InMemoryLedger:
             if record is None:
                 raise LedgerConflictError(f"release {release_id} is not in the ledger")
             if expected is not None and record.status not in expected:
-                raise LedgerConflictError(f"release {release_id} is {record.status.value}, not one of {sorted(s.value for s in expected)}")
+                raise LedgerConflictError(
+                    f"release {release_id} is {record.status.value}, not one of {sorted(s.value for s in expected)}"
+                )
             changes: dict[str, Any] = {**fields, "updated_at": utcnow()}
             if status is not None:
                 changes["status"] = status

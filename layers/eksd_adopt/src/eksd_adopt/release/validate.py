@@ -112,7 +112,9 @@ def _schema_findings(exc: ValidationError) -> Iterable[Finding]:
 def _unknown_fields(model: BaseModel, policy: UpstreamPolicy, path: tuple[Any, ...] = ()) -> Iterable[Finding]:
     severity = Severity.ERROR if policy.unknown_fields == "error" else Severity.WARNING
     for key in model.model_extra or {}:
-        yield Finding(location=_location((*path, key)), message="unknown field", severity=severity, rule="unknown-field")
+        yield Finding(
+            location=_location((*path, key)), message="unknown field", severity=severity, rule="unknown-field"
+        )
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         key = field.alias or name
@@ -185,7 +187,9 @@ class ReleaseRules:
             if not component.name:
                 self._error(f"{where}.name", "a component needs a name", "component-name")
             elif names[component.name] > 1:
-                self._error(f"{where}.name", f"component {component.name!r} is listed more than once", "unique-component")
+                self._error(
+                    f"{where}.name", f"component {component.name!r} is listed more than once", "unique-component"
+                )
         kubernetes = [(i, c) for i, c in enumerate(components) if c.name == "kubernetes"]
         if not kubernetes:
             self._error("status.components", "no component named 'kubernetes'", "kubernetes-component")
@@ -240,9 +244,15 @@ class ReleaseRules:
             self._check_image_reference(f"{where}.image.uri", reference, channel_ok)
         digest = asset.image.image_digest
         if digest is None:
-            self._warn(f"{where}.image.imageDigest", "no imageDigest: the image cannot be pinned before copying", "image-digest")
+            self._warn(
+                f"{where}.image.imageDigest",
+                "no imageDigest: the image cannot be pinned before copying",
+                "image-digest",
+            )
         elif not DIGEST_PATTERN.match(digest):
-            self._error(f"{where}.image.imageDigest", f"must be 'sha256:' + 64 lowercase hex, got {digest!r}", "image-digest")
+            self._error(
+                f"{where}.image.imageDigest", f"must be 'sha256:' + 64 lowercase hex, got {digest!r}", "image-digest"
+            )
 
     def _check_image_reference(self, where: str, reference: ImageReference, channel_ok: bool) -> None:
         rules = [r for r in self.policy.image_registries if r.host == reference.host]
@@ -251,7 +261,11 @@ class ReleaseRules:
             self._error(where, f"registry {reference.host!r} is not allowed (allowed: {allowed})", "image-registry")
         elif not any(reference.repository.startswith(p) for r in rules for p in r.path_prefixes):
             prefixes = ", ".join(p for r in rules for p in r.path_prefixes)
-            self._error(where, f"repository {reference.repository!r} is not under an allowed path ({prefixes})", "image-registry")
+            self._error(
+                where,
+                f"repository {reference.repository!r} is not under an allowed path ({prefixes})",
+                "image-registry",
+            )
         if not reference.tag:
             self._error(where, "the image reference has no tag", "image-tag")
             return
@@ -259,7 +273,11 @@ class ReleaseRules:
         if suffix and channel_ok:
             named = f"{suffix[1]}-{suffix[2]}"
             if named != self.release.release_id:
-                self._warn(where, f"tag {reference.tag!r} names release {named}, not {self.release.release_id}", "image-tag-release")
+                self._warn(
+                    where,
+                    f"tag {reference.tag!r} names release {named}, not {self.release.release_id}",
+                    "image-tag-release",
+                )
 
     def _check_archive(self, where: str, asset: Any, channel_ok: bool) -> None:
         if asset.image is not None:
@@ -274,7 +292,9 @@ class ReleaseRules:
             self._error(f"{where}.archive.uri", f"must be an https URL, got {uri!r}", "archive-uri")
         elif parts.hostname not in self.policy.archive_hosts or parts.port is not None:
             allowed = ", ".join(self.policy.archive_hosts)
-            self._error(f"{where}.archive.uri", f"host {parts.netloc!r} is not allowed (allowed: {allowed})", "archive-uri")
+            self._error(
+                f"{where}.archive.uri", f"host {parts.netloc!r} is not allowed (allowed: {allowed})", "archive-uri"
+            )
         if channel_ok and parts.scheme == "https":
             prefix = f"/kubernetes-{self.release.channel}/releases/{self.release.number}/artifacts/"
             if not parts.path.startswith(prefix) or ".." in parts.path.split("/") or parts.query or parts.fragment:
