@@ -27,9 +27,7 @@ class EksdAdoptStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         layer = DomainLayer(self, "DomainLayer", layer_dir=layer_dir)
-        self.functions = FunctionFactory(
-            self, layer.layer, log_retention=_retention(settings.log_retention_days)
-        )
+        self.functions = FunctionFactory(self, layer.layer, log_retention=_retention(settings.log_retention_days))
         self.validate_function = self.functions.create(
             "ValidateRelease",
             handler_dir="validate_release",
