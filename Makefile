@@ -41,7 +41,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy layers/eksd_adopt/src functions infra app.py
 
 pytest: install layer
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -q
+	EKSD_ADOPT_RELIABILITY_DOC=1 $(VENV)/bin/pytest -n 2 --dist loadgroup -q
 
 test: install layer lint typecheck pytest
 

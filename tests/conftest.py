@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.reliability"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = REPO_ROOT / "testdata" / "eksd"
 REAL_MANIFESTS = sorted(TESTDATA.glob("kubernetes-*.yaml"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -64,6 +64,9 @@ def test_404_is_reported_as_not_found(upstream: tuple[type[_Upstream], str]) -> 
         _fetcher(upstream[1]).fetch(manifest_url("1-20", 9), max_bytes=1000)
 
 
+@pytest.mark.reliability(
+    area="fetch", fault="CDN answers 500 then 503 Retry-After", expected="retried, document fetched"
+)
 def test_5xx_is_retried_then_succeeds(upstream: tuple[type[_Upstream], str]) -> None:
     handler, base = upstream
     handler.routes["/doc"] = [(500, {}, b"oops"), (503, {"Retry-After": "0"}, b""), (200, {}, b"ok")]
@@ -79,12 +82,14 @@ def test_5xx_gives_up_after_retries(upstream: tuple[type[_Upstream], str]) -> No
     assert handler.hits["/doc"] == 3
 
 
+@pytest.mark.reliability(area="fetch", fault="truncated manifest body", expected="retried, full body fetched")
 def test_truncated_body_is_retried(upstream: tuple[type[_Upstream], str]) -> None:
     handler, base = upstream
     handler.routes["/doc"] = [(200, {"X-Send": "3"}, b"0123456789"), (200, {}, b"0123456789")]
     assert _fetcher(base).fetch(f"https://{HOST}/doc", max_bytes=100) == b"0123456789"
 
 
+@pytest.mark.reliability(area="fetch", fault="oversized document from the CDN", expected="refused while reading")
 def test_size_cap_is_enforced(upstream: tuple[type[_Upstream], str]) -> None:
     handler, base = upstream
     handler.routes["/big"] = [(200, {}, b"x" * 2000)]
@@ -92,11 +97,15 @@ def test_size_cap_is_enforced(upstream: tuple[type[_Upstream], str]) -> None:
         _fetcher(base).fetch(f"https://{HOST}/big", max_bytes=1000)
 
 
-def test_redirect_to_another_host_is_refused(upstream: tuple[type[_Upstream], str]) -> None:
+@pytest.mark.reliability(area="fetch", fault="CDN redirects to 169.254.169.254", expected="refused, never followed")
+def test_redirect_to_another_host_is_refused(
+    upstream: tuple[type[_Upstream], str], observed: Callable[[str], None]
+) -> None:
     handler, base = upstream
     handler.routes["/moved"] = [(302, {"Location": "https://169.254.169.254/latest/meta-data/"}, b"")]
-    with pytest.raises(FetchError, match="not allow-listed"):
+    with pytest.raises(FetchError, match="not allow-listed") as info:
         _fetcher(base).fetch(f"https://{HOST}/moved", max_bytes=100)
+    observed(str(info.value))
 
 
 def test_redirect_within_the_allowed_host_is_followed(upstream: tuple[type[_Upstream], str]) -> None:
@@ -106,6 +115,11 @@ def test_redirect_within_the_allowed_host_is_followed(upstream: tuple[type[_Upst
     assert _fetcher(base).fetch(f"https://{HOST}/moved", max_bytes=100) == b"arrived"
 
 
+@pytest.mark.reliability(
+    area="fetch",
+    fault="URL: plain http, file://, 169.254.169.254, look-alike host, credentials, other port",
+    expected="refused before any connection",
+)
 @pytest.mark.parametrize(
     "url",
     [

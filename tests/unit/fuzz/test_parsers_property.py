@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,9 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.reliability(
+    area="manifest", fault="random bytes (hypothesis)", expected="clear error or located findings, no crash"
+)
 @FAST
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_crash_the_validator(data: bytes) -> None:
@@ -59,6 +63,11 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PATHS = [p for p in _paths(BASE) if p]
 
 
+@pytest.mark.reliability(
+    area="manifest",
+    fault="any field of a real manifest replaced by random JSON (hypothesis)",
+    expected="located findings, no crash",
+)
 @FAST
 @given(st.sampled_from(PATHS), json_values)
 def test_replacing_any_field_of_a_real_manifest_never_crashes(path: tuple[Any, ...], value: Any) -> None:
@@ -71,6 +80,11 @@ def test_replacing_any_field_of_a_real_manifest_never_crashes(path: tuple[Any, .
     assert all(f.location for f in report.findings)
 
 
+@pytest.mark.reliability(
+    area="notification",
+    fault="random text and subject (hypothesis)",
+    expected="clear error or a well-formed release, no crash",
+)
 @FAST
 @given(st.text(max_size=400), st.one_of(st.none(), st.text(max_size=80)))
 def test_arbitrary_text_never_crashes_the_notification_parser(message: str, subject: str | None) -> None:

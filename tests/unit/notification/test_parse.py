@@ -76,6 +76,7 @@ def test_older_and_variant_bodies(message: str, expected: tuple[str, int]) -> No
     assert parsed.release_id == f"{expected[0]}-{expected[1]}"
 
 
+@pytest.mark.reliability(area="notification", fault="message from another topic ARN", expected="refused")
 def test_message_from_another_topic_is_refused() -> None:
     envelope = _envelope(
         "Amazon EKS Distro v1-28-eks-21 is now available.", topic="arn:aws:sns:us-east-1:999999999999:evil"
@@ -84,6 +85,11 @@ def test_message_from_another_topic_is_refused() -> None:
         parse_envelope(envelope, topic_arn=DEFAULT_TOPIC_ARN)
 
 
+@pytest.mark.reliability(
+    area="notification",
+    fault="garbage, ambiguous or conflicting announcement text",
+    expected="clear error, never a guess",
+)
 @pytest.mark.parametrize(
     ("message", "subject", "error"),
     [

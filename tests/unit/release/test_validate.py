@@ -297,14 +297,22 @@ RULES: dict[str, Mutation] = {
 }
 
 
+@pytest.mark.reliability(
+    area="manifest",
+    fault="one rule broken in a real manifest (each rule)",
+    expected="invalid, error at the exact location",
+)
 @pytest.mark.parametrize("rule", sorted(RULES))
-def test_each_rule_rejects_one_broken_thing_at_its_location(base: dict[str, Any], rule: str) -> None:
+def test_each_rule_rejects_one_broken_thing_at_its_location(
+    base: dict[str, Any], rule: str, observed: Callable[[str], None]
+) -> None:
     doc = copy.deepcopy(base)
     location = RULES[rule](doc)
     report = _validate(doc)
     assert not report.ok()
     locations = [f.location for f in report.errors]
     assert location in locations, report.errors
+    observed(f"{rule}: " + next(str(f) for f in report.errors if f.location == location))
 
 
 def test_all_problems_are_reported_at_once(base: dict[str, Any]) -> None:
