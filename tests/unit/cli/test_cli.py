@@ -111,3 +111,10 @@ def test_notification_parse_garbage_exits_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["notification", "parse", str(path)])
     assert result.exit_code == 1
     assert "names no EKS-D release" in result.output
+
+
+def test_demo_validates_and_plans_the_embedded_manifest() -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "1-20-1 (Kubernetes v1.20.4): valid" in result.output
+    assert "17 images" in result.output

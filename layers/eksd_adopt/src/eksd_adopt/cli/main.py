@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from eksd_adopt.cli import release
+from eksd_adopt.cli import demo, release
 from eksd_adopt.cli.mirror import mirror_app
 from eksd_adopt.cli.notification import notification_app
 
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.command()(release.validate)
 app.command()(release.plan)
+app.command()(demo.demo)
 app.add_typer(notification_app, name="notification")
 app.add_typer(mirror_app, name="mirror")
 
