@@ -83,3 +83,24 @@ class RetryPolicy:
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self.retrying()(fn, *args, **kwargs)
+
+    def retrying_with_progress(
+        self, progress: Callable[[], int], on_retry: Callable[[RetryCallState], None] | None = None
+    ) -> Retrying:
+        """Like :meth:`retrying`, but only attempts that made no progress count towards ``attempts``.
+
+        For resumable transfers: a long download over a flaky link keeps going while each
+        attempt moves ``progress()`` (e.g. bytes received) forward, and stops after ``attempts``
+        attempts in a row that got nowhere.
+        """
+        seen = {"progress": progress(), "stalled": 0}
+
+        def stop(state: RetryCallState) -> bool:
+            now = progress()
+            seen["stalled"] = 1 if now > seen["progress"] else seen["stalled"] + 1
+            seen["progress"] = now
+            return seen["stalled"] >= self.attempts
+
+        return Retrying(
+            stop=stop, wait=self._wait, retry=retry_if_exception(_is_transient), reraise=True, before_sleep=on_retry
+        )
