@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from eksd_adopt.cli import demo, release
+from eksd_adopt.cli import (
+    demo,
+    mirror_archives,  # noqa: F401 - registers `mirror archives`
+    release,
+)
 from eksd_adopt.cli.mirror import mirror_app
 from eksd_adopt.cli.notification import notification_app
 
