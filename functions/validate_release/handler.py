@@ -1,12 +1,15 @@
-"""Workflow step 1: validate the release manifest and plan its copy jobs."""
+"""Workflow step 1: validate the release manifest, store it write-once and plan its copy jobs."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksd_adopt.workflow import wiring
+from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
 
 logger = Logger()
@@ -16,6 +19,9 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = ValidateRequest.model_validate(event)
+    settings = WorkflowSettings.from_env(os.environ)
+    request = ValidateRequest.model_validate({**event, "prefix": settings.prefix})
     logger.append_keys(release_id=request.release_id)
-    return validate_and_plan(request).model_dump(mode="json")
+    result = validate_and_plan(request, store=wiring.documents(settings), ledger=wiring.ledger(settings))
+    logger.info("release validated", extra={"jobs": len(result.jobs), "warnings": len(result.warnings)})
+    return result.model_dump(mode="json")

@@ -1,0 +1,30 @@
+"""Workflow end: record an adoption that failed, was rejected or expired (ledger, event, gate closed)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from eksd_adopt.workflow import wiring
+from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    settings = WorkflowSettings.from_env(os.environ)
+    request = OutcomeRequest.model_validate(event)
+    logger.append_keys(release_id=request.release.release_id, outcome=request.outcome)
+    approvals = wiring.approvals(settings) if settings.approvals_table else None
+    result = record_outcome(
+        request, ledger=wiring.ledger(settings), approvals=approvals, publisher=wiring.publisher(settings)
+    )
+    logger.info("adoption ended", extra=result)
+    return result

@@ -1,0 +1,39 @@
+"""Workflow step 4 (end): both test steps passed; record it in the ledger and publish release.tested."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from eksd_adopt.workflow import wiring
+from eksd_adopt.workflow.checks import record_tested
+from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.models import ReleaseRef
+
+logger = Logger()
+tracer = Tracer()
+
+
+class TestedEvent(BaseModel):
+    release: ReleaseRef
+    smoke: dict[str, Any]
+    team: dict[str, Any] | None = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = WorkflowSettings.from_env(os.environ)
+    request = TestedEvent.model_validate(event)
+    logger.append_keys(release_id=request.release.release_id)
+    return record_tested(
+        request.release,
+        request.smoke,
+        request.team,
+        ledger=wiring.ledger(settings),
+        publisher=wiring.publisher(settings),
+    )

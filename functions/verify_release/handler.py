@@ -1,0 +1,45 @@
+"""Workflow step 3: re-check every staged artifact against the manifest and write the staged manifest."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from eksd_adopt.workflow import artifacts, wiring
+from eksd_adopt.workflow.checks import verify_staged
+from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.models import ReleaseRef
+from eksd_adopt.workflow.steps import PlanHeader, plan_from_state
+
+logger = Logger()
+tracer = Tracer()
+
+
+class VerifyEvent(BaseModel):
+    release: ReleaseRef
+    plan: PlanHeader
+    jobs: list[dict[str, Any]]
+    copies: list[dict[str, Any]]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = WorkflowSettings.from_env(os.environ)
+    request = VerifyEvent.model_validate(event)
+    logger.append_keys(release_id=request.release.release_id)
+    result = verify_staged(
+        request.release,
+        plan_from_state(request.plan, request.jobs),
+        request.copies,
+        artifacts=artifacts.staged_artifacts(settings),
+        store=wiring.documents(settings),
+        ledger=wiring.ledger(settings),
+        publisher=wiring.publisher(settings),
+        registry_host=settings.registry_host,
+    )
+    return result.model_dump(mode="json")

@@ -1,0 +1,509 @@
+"""The local AWS runtime: moto's server in-process, the stack's resources, Lambda handlers run in-process.
+
+``LocalAws`` starts ``moto.server.ThreadedMotoServer`` on a free loopback port with Step Functions
+execution on, creates what the stack creates (ledger and approvals tables, bucket, topics, the
+``eksd-adopt-release`` state machine from the same ASL file with the same substitutions, pointing at
+Lambda ARNs that exist only here), and answers moto's Lambda ``Invoke`` by importing
+``functions/<name>/handler.py`` and calling ``handler(event, context)``. It also serves the
+approvers' endpoint on loopback: a request must carry a valid SigV4 signature by a local identity,
+whose principal ARN the handler receives exactly as a Lambda function URL would pass it.
+
+While it runs, the runtime owns this process's AWS configuration (endpoint, credentials, region and
+the functions' environment variables are set in ``os.environ`` and restored by :meth:`stop`): the
+in-process handlers build their boto3 clients exactly as they do in Lambda.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib.util
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STATE_MACHINE_NAME = "eksd-adopt-release"
+LOCAL_KEY = "local"  # moto accepts any credentials; these never leave the machine
+REPO_ROOT = Path(__file__).resolve().parents[5]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+ASL_PATH = REPO_ROOT / "infra" / "workflows" / "adopt_release.asl.json"
+
+# ASL substitution -> functions/<dir>; CDK's workflow construct uses the same table.
+WORKFLOW_FUNCTIONS: dict[str, str] = {
+    "ValidateFunctionArn": "validate_release",
+    "MirrorImageFunctionArn": "mirror_image",
+    "MirrorArchiveFunctionArn": "mirror_archive",
+    "VerifyFunctionArn": "verify_release",
+    "SmokeTestFunctionArn": "smoke_test_release",
+    "RecordTestedFunctionArn": "record_tested",
+    "RequestApprovalFunctionArn": "request_approval",
+    "PromoteFunctionArn": "promote_release",
+    "RecordOutcomeFunctionArn": "record_outcome",
+}
+APPROVALS_FUNCTION = "approvals_api"
+
+LambdaCallable = Callable[[dict[str, Any], Any], Any]
+_log = logging.getLogger(__name__)
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-{name.replace('_', '-')}"
+
+
+def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -> str:
+    """The ASL file with ``${Name}`` replaced, as CDK's ``definition_substitutions`` does; unknown names fail."""
+    text = path.read_text()
+    missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(substitutions))
+    if missing:
+        raise KeyError(f"no substitution for {', '.join(missing)} in {path.name}")
+    return re.sub(r"\$\{(\w+)\}", lambda m: str(substitutions[m.group(1)]), text)
+
+
+@dataclass
+class LambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@dataclass(frozen=True)
+class LocalIdentity:
+    """A local IAM principal: its access key signs requests to the approvers' endpoint."""
+
+    principal_arn: str
+    access_key: str
+    secret_key: str
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.access_key, self.secret_key)
+
+
+@dataclass
+class RuntimeSettings:
+    """What the runtime's resources are called and how the workflow is configured."""
+
+    prefix: str = "eksd"
+    stages: tuple[str, ...] = ("prod",)
+    approval_timeout_seconds: int = 3600
+    team_test_arn: str = ""
+    team_test_timeout_seconds: int = 600
+    mirror_concurrency: int = 4
+    stage_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target_registry_url: str = ""
+    endpoints: tuple[str, ...] = ()  # HOST=URL: upstream hosts served locally
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalAws:
+    """One embedded AWS for the demo and the tests. Use as a context manager or call start()/stop()."""
+
+    ledger_table = "eksd-adopt-ledger"
+    approvals_table = "eksd-adopt-approvals"
+    bucket = "eksd-adopt-mirror"
+
+    def __init__(self, settings: RuntimeSettings | None = None) -> None:
+        self.settings = settings or RuntimeSettings()
+        self.url = ""
+        self.approvals_url = ""
+        self.events_topic_arn = ""
+        self.approvers_topic_arn = ""
+        self.state_machine_arn = ""
+        self._server: Any = None
+        self._endpoint: ThreadingHTTPServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_invoke: Any = None
+        self._modules: dict[str, ModuleType] = {}
+        self._extra_functions: dict[str, LambdaCallable] = {}
+        self.identities: dict[str, LocalIdentity] = {}
+        self.invocations: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> LocalAws:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        response = requests.post(
+            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        )
+        response.raise_for_status()
+        self._patch_lambda_invoke()
+        self._apply_env(
+            {
+                # moto's Step Functions interpreter calls Lambda at localhost:$MOTO_PORT.
+                "MOTO_PORT": str(port),
+                "AWS_ENDPOINT_URL": self.url,
+                "AWS_ACCESS_KEY_ID": LOCAL_KEY,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_KEY,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "EksdAdopt",
+                "POWERTOOLS_SERVICE_NAME": "eksd-adopt",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            }
+        )
+        self._create_resources()
+        self._apply_env(self.function_env())
+        self._start_endpoint()
+
+    def stop(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.shutdown()
+            self._endpoint.server_close()
+            self._endpoint = None
+        if self._saved_invoke is not None:
+            import moto.awslambda.models as lambda_models
+
+            lambda_models.LambdaBackend.invoke = self._saved_invoke  # type: ignore[method-assign]
+            self._saved_invoke = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def _apply_env(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # ----- clients and resources -------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=LOCAL_KEY,
+            aws_secret_access_key=LOCAL_KEY,
+        )
+
+    def resource(self, service: str) -> Any:
+        return boto3.resource(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=LOCAL_KEY,
+            aws_secret_access_key=LOCAL_KEY,
+        )
+
+    def function_env(self) -> dict[str, str]:
+        """The environment every step function gets (CDK sets the same names)."""
+        s = self.settings
+        env = {
+            "LEDGER_TABLE": self.ledger_table,
+            "APPROVALS_TABLE": self.approvals_table,
+            "ARCHIVE_BUCKET": self.bucket,
+            "EKSD_ADOPT_PREFIX": s.prefix,
+            "EVENTS_TOPIC_ARN": self.events_topic_arn,
+            "APPROVERS_TOPIC_ARN": self.approvers_topic_arn,
+            "STAGE_RULES": json.dumps(s.stage_rules),
+            "TARGET_REGISTRY_URL": s.target_registry_url,
+            "TARGET_REGISTRY_AUTH": "none",
+            "ECR_CONTROL_PLANE": "false",
+            "EKSD_ADOPT_ENDPOINTS": ",".join(s.endpoints),
+            "MIRROR_CONCURRENCY": str(s.mirror_concurrency),
+        }
+        return {**env, **s.extra_env}
+
+    def substitutions(self) -> dict[str, str]:
+        s = self.settings
+        values = {key: function_arn(name) for key, name in WORKFLOW_FUNCTIONS.items()}
+        values.update(
+            Stages=",".join(s.stages),
+            ApprovalTimeoutSeconds=str(s.approval_timeout_seconds),
+            TeamTestArn=s.team_test_arn,
+            TeamTestTimeoutSeconds=str(s.team_test_timeout_seconds),
+            MirrorConcurrency=str(s.mirror_concurrency),
+        )
+        return values
+
+    def _create_resources(self) -> None:
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=self.ledger_table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "release_id", "AttributeType": "S"},
+                {"AttributeName": "channel", "AttributeType": "S"},
+                {"AttributeName": "number", "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-channel",
+                    "KeySchema": [
+                        {"AttributeName": "channel", "KeyType": "HASH"},
+                        {"AttributeName": "number", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        dynamodb.create_table(
+            TableName=self.approvals_table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "release_id", "AttributeType": "S"},
+                {"AttributeName": "stage", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "release_id", "KeyType": "HASH"},
+                {"AttributeName": "stage", "KeyType": "RANGE"},
+            ],
+        )
+        self.client("s3").create_bucket(Bucket=self.bucket)
+        sns = self.client("sns")
+        self.events_topic_arn = sns.create_topic(Name="eksd-adopt-release-events")["TopicArn"]
+        self.approvers_topic_arn = sns.create_topic(Name="eksd-adopt-approvers")["TopicArn"]
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=STATE_MACHINE_NAME,
+            definition=render_definition(self.substitutions()),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/eksd-adopt-workflow",
+        )["stateMachineArn"]
+
+    def subscribe_queue(self, topic_arn: str, name: str) -> str:
+        """An SQS queue subscribed (raw delivery) to a topic, so a test or the demo can read what was sent."""
+        sqs = self.client("sqs")
+        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
+        return str(queue_url)
+
+    def drain(self, queue_url: str) -> list[str]:
+        sqs = self.client("sqs")
+        bodies: list[str] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for m in messages:
+                bodies.append(m["Body"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    # ----- in-process Lambda -----------------------------------------------------------------------
+    def register_function(self, name: str, function: LambdaCallable) -> str:
+        """Serve a Lambda ARN with a Python callable (e.g. a team's test step); returns the ARN."""
+        self._extra_functions[f"eksd-adopt-{name.replace('_', '-')}"] = function
+        return function_arn(name)
+
+    def _handler_for(self, function_name: str) -> LambdaCallable:
+        name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
+        if name in self._extra_functions:
+            return self._extra_functions[name]
+        directory = name.removeprefix("eksd-adopt-").replace("-", "_")
+        with self._lock:
+            module = self._modules.get(directory)
+            if module is None:
+                path = FUNCTIONS_DIR / directory / "handler.py"
+                if not path.is_file():
+                    raise LookupError(f"function {name}: no {path.relative_to(REPO_ROOT)}")
+                spec = importlib.util.spec_from_file_location(f"eksd_adopt_local_fn_{directory}", path)
+                assert spec and spec.loader
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._modules[directory] = module
+        handler: LambdaCallable = module.handler
+        return handler
+
+    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+        """Run a function's handler in this process, as Lambda would."""
+        arn = function_name if function_name.startswith("arn:") else function_arn(function_name)
+        self.invocations.append((arn.rsplit(":", 1)[-1], event))
+        context = LambdaContext(function_name=arn.rsplit(":", 1)[-1], invoked_function_arn=arn)
+        return self._handler_for(arn)(event, context)
+
+    def _patch_lambda_invoke(self) -> None:
+        import moto.awslambda.models as lambda_models
+
+        runtime = self
+        self._saved_invoke = lambda_models.LambdaBackend.invoke
+
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
+            event = json.loads(body) if body else {}
+            try:
+                result = runtime.invoke(function_name, event)
+            except Exception as exc:  # every handler error becomes Lambda's error payload, as in AWS
+                _log.info("function %s raised %s: %s", function_name, type(exc).__name__, exc)
+                response_headers["x-amz-function-error"] = "Unhandled"
+                payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)[:30000]})
+            else:
+                payload = json.dumps(result)
+            response_headers["Content-Length"] = str(len(payload.encode()))
+            return payload.encode()
+
+        lambda_models.LambdaBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+
+    # ----- the approvers' endpoint -----------------------------------------------------------------
+    def add_identity(self, principal_arn: str) -> LocalIdentity:
+        """A local principal and its keys (the endpoint maps the signing access key to the ARN)."""
+        identity = LocalIdentity(principal_arn, "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
+        self.identities[identity.access_key] = identity
+        return identity
+
+    def _start_endpoint(self) -> None:
+        runtime = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, payload = runtime.handle_signed_request(self.command, self.path, dict(self.headers), body)
+                data = payload.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = _serve
+            do_POST = _serve
+
+        self._endpoint = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.approvals_url = f"http://127.0.0.1:{self._endpoint.server_address[1]}"
+        threading.Thread(target=self._endpoint.serve_forever, daemon=True).start()
+
+    def handle_signed_request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
+        """Check the SigV4 signature as a function URL with AWS_IAM auth does, then run the handler."""
+        identity = self.verify_signature(method, path, headers, body)
+        if identity is None:
+            return 403, json.dumps({"message": "Forbidden: the request signature is missing or does not match"})
+        event = {
+            "version": "2.0",
+            "rawPath": path.split("?", 1)[0],
+            "rawQueryString": path.split("?", 1)[1] if "?" in path else "",
+            "headers": {k.lower(): v for k, v in headers.items()},
+            "requestContext": {
+                "http": {"method": method, "path": path.split("?", 1)[0]},
+                "authorizer": {"iam": {"accessKey": identity.access_key, "userArn": identity.principal_arn}},
+            },
+            "body": body.decode() if body else None,
+            "isBase64Encoded": False,
+        }
+        response = self.invoke(APPROVALS_FUNCTION, event)
+        return int(response["statusCode"]), str(response.get("body") or "")
+
+    def verify_signature(self, method: str, path: str, headers: dict[str, str], body: bytes) -> LocalIdentity | None:
+        lower = {k.lower(): v for k, v in headers.items()}
+        match = re.match(
+            r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+            r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$",
+            lower.get("authorization", ""),
+        )
+        if not match:
+            return None
+        access_key, _day, region, service, signed, signature = match.groups()
+        identity = self.identities.get(access_key)
+        timestamp = lower.get("x-amz-date", "")
+        if identity is None or not timestamp:
+            return None
+        try:
+            signed_at = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        if abs((datetime.now(UTC) - signed_at).total_seconds()) > 300:  # AWS refuses skew over 5 minutes
+            return None
+        request = AWSRequest(
+            method=method,
+            url=f"http://{lower.get('host', '')}{path}",
+            data=body,
+            headers={name: lower.get(name, "") for name in signed.split(";")},
+        )
+        request.context["timestamp"] = timestamp
+        auth = SigV4Auth(identity.credentials, service, region)
+        expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+        return identity if hmac.compare_digest(expected, signature) else None
+
+    # ----- driving the workflow --------------------------------------------------------------------
+    def start_adoption(self, workflow_input: Mapping[str, Any]) -> str:
+        """Start ``adopt-<release_id>`` as the intake does; returns the execution ARN."""
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=f"adopt-{workflow_input['release_id']}",
+                input=json.dumps(dict(workflow_input)),
+            )["executionArn"]
+        )
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return dict(self.client("stepfunctions").describe_execution(executionArn=execution_arn))
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until the execution leaves RUNNING; returns describe_execution's answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            description = self.describe(execution_arn)
+            if description["status"] != "RUNNING" or time.monotonic() > deadline:
+                return description
+            time.sleep(0.1)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(0.1)
+
+    @contextmanager
+    def env(self, **values: str) -> Iterator[None]:
+        """Temporarily change the functions' environment (e.g. a stage rule) for one test."""
+        saved = {k: os.environ.get(k) for k in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

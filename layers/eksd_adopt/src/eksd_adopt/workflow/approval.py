@@ -1,0 +1,232 @@
+"""Workflow step 5a: the approval gate of a stage (request, notify, decide) and the diff approvers see."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from eksd_adopt.events import EventPublisher, EventType
+from eksd_adopt.ledger import Decision, Ledger, ReleaseStatus
+from eksd_adopt.ledger.model import utcnow
+from eksd_adopt.workflow.errors import ApprovalStateError, NotAnApproverError
+from eksd_adopt.workflow.manifests import component_versions, load_manifest
+from eksd_adopt.workflow.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    ApprovalVote,
+    ComponentChange,
+    ReleaseDiff,
+    ReleaseRef,
+    StageRule,
+)
+from eksd_adopt.workflow.ports import ApprovalStore, ApproverNotifier, DocumentStore, ReleasePointers, TaskCallbacks
+from eksd_adopt.workflow.publishing import emit
+
+REJECTED_ERROR = "ReleaseRejected"  # the error the gate fails with; the state machine catches it by name
+
+
+def diff_manifests(current: dict[str, Any] | None, new: dict[str, Any], current_release_id: str | None) -> ReleaseDiff:
+    """Components added, removed and changed (by gitTag) going from ``current`` to ``new``."""
+    before = component_versions(current) if current else {}
+    after = component_versions(new)
+    return ReleaseDiff(
+        current_release_id=current_release_id,
+        added=[ComponentChange(component=n, before=None, after=after[n]) for n in sorted(after.keys() - before.keys())],
+        removed=[
+            ComponentChange(component=n, before=before[n], after=None) for n in sorted(before.keys() - after.keys())
+        ],
+        changed=[
+            ComponentChange(component=n, before=before[n], after=after[n])
+            for n in sorted(after.keys() & before.keys())
+            if before[n] != after[n]
+        ],
+    )
+
+
+def diff_against_stage(
+    release: ReleaseRef, stage: str, manifest_location: str, *, pointers: ReleasePointers, store: DocumentStore
+) -> ReleaseDiff:
+    """The diff against the release the stage currently points to for this channel (none: all added)."""
+    new = load_manifest(store.get(manifest_location))
+    pointer = pointers.get(stage, release.channel)
+    current = load_manifest(store.get(pointer.manifest_location)) if pointer else None
+    return diff_manifests(current, new, pointer.release_id if pointer else None)
+
+
+class GateRequest(BaseModel):
+    """What the state machine passes when it opens a gate (``.waitForTaskToken``)."""
+
+    release: ReleaseRef
+    stage: str
+    task_token: str
+    timeout_seconds: int
+    staged_manifest_location: str
+    verification: dict[str, Any]
+    tests: dict[str, Any]
+
+
+def render_summary(release: ReleaseRef, stage: str, diff: ReleaseDiff, gate: GateRequest, rule: StageRule) -> str:
+    lines = [
+        f"Release {release.release_id} (Kubernetes {release.kubernetes_version or 'unknown'}) awaits approval for {stage}.",
+        f"Approvals needed: {rule.required_approvals} of: {', '.join(rule.approvers)}",
+        f"Currently in {stage} for channel {release.channel}: {diff.current_release_id or 'nothing'}",
+    ]
+    for title, changes in (("Added", diff.added), ("Removed", diff.removed), ("Changed", diff.changed)):
+        for c in changes:
+            lines.append(f"  {title}: {c.component} {c.before or ''} -> {c.after or ''}".rstrip(" ->"))
+    if diff.empty:
+        lines.append("  No component changes.")
+    v, smoke = gate.verification, gate.tests.get("smoke") or {}
+    lines.append(f"Verification: {'passed' if v.get('ok') else 'FAILED'} ({v.get('checks', 0)} checks)")
+    lines.append(f"Smoke tests: {'passed' if smoke.get('ok') else 'FAILED'} ({smoke.get('checks', 0)} checks)")
+    team = gate.tests.get("team")
+    lines.append(f"Team tests: {'passed' if team else 'not configured'}")
+    lines.append(f"Staged manifest: {gate.staged_manifest_location}")
+    lines.append(f"Decide with: eksd-adopt approve {release.release_id} --stage {stage}  (or reject ... --reason TEXT)")
+    return "\n".join(lines)
+
+
+def request_approval(
+    gate: GateRequest,
+    rule: StageRule,
+    *,
+    approvals: ApprovalStore,
+    pointers: ReleasePointers,
+    store: DocumentStore,
+    notifier: ApproverNotifier,
+    ledger: Ledger,
+    publisher: EventPublisher,
+    now: datetime | None = None,
+) -> ApprovalRequest:
+    """Store the gate (token never leaves the table), tell the approvers what changes, and wait."""
+    release, now = gate.release, now or utcnow()
+    diff = diff_against_stage(release, gate.stage, gate.staged_manifest_location, pointers=pointers, store=store)
+    summary: dict[str, Any] = {
+        "diff": diff.model_dump(mode="json"),
+        "verification": gate.verification,
+        "tests": gate.tests,
+        "staged_manifest_location": gate.staged_manifest_location,
+    }
+    request = ApprovalRequest(
+        release_id=release.release_id,
+        stage=gate.stage,
+        channel=release.channel,
+        number=release.number,
+        kubernetes_version=release.kubernetes_version,
+        task_token=gate.task_token,
+        required_approvals=rule.required_approvals,
+        requested_at=now,
+        expires_at=now + timedelta(seconds=gate.timeout_seconds),
+        summary=summary,
+    )
+    approvals.put(request)
+    ledger.update(release.release_id, status=ReleaseStatus.AWAITING_APPROVAL)
+    notifier.notify(
+        f"EKS-D {release.release_id} awaits approval for {gate.stage}"[:99],
+        render_summary(release, gate.stage, diff, gate, rule),
+        {"stage": gate.stage, "channel": release.channel, "release_id": release.release_id},
+    )
+    emit(
+        publisher,
+        EventType.AWAITING_APPROVAL,
+        release,
+        stage=gate.stage,
+        manifest_location=gate.staged_manifest_location,
+        diff=summary["diff"],
+        expires_at=request.expires_at.isoformat() if request.expires_at else None,
+    )
+    return request
+
+
+def principal_matches(caller_arn: str, allowed: str) -> bool:
+    """An approver entry matches the signed caller: the same ARN, or any session of an allowed role.
+
+    ``arn:aws:iam::111:role/Approvers`` matches ``arn:aws:sts::111:assumed-role/Approvers/alice``.
+    """
+    if caller_arn == allowed:
+        return True
+    if ":role/" in allowed and ":assumed-role/" in caller_arn:
+        account, _, role_path = allowed.partition(":role/")
+        role_name = role_path.rsplit("/", 1)[-1]
+        caller_account, _, rest = caller_arn.partition(":assumed-role/")
+        return account.split(":")[-1] == caller_account.split(":")[-1] and rest.split("/", 1)[0] == role_name
+    return False
+
+
+class DecisionOutcome(BaseModel):
+    release_id: str
+    stage: str
+    decision: str
+    approver: str
+    approvals: int
+    required_approvals: int
+    status: ApprovalStatus
+
+
+def decide(
+    caller_arn: str,
+    release_id: str,
+    stage: str,
+    decision: str,
+    comment: str | None,
+    *,
+    rules: Mapping[str, StageRule],
+    approvals: ApprovalStore,
+    callbacks: TaskCallbacks,
+    ledger: Ledger,
+    now: datetime | None = None,
+) -> DecisionOutcome:
+    """Record one approver's decision; resume the workflow once enough distinct approvers said yes (or one said no)."""
+    if decision not in ("approve", "reject"):
+        raise ApprovalStateError(f"decision must be approve or reject, not {decision!r}")
+    rule = rules.get(stage)
+    if rule is None:
+        raise ApprovalStateError(f"stage {stage!r} has no approval gate (configured: {', '.join(sorted(rules))})")
+    if not any(principal_matches(caller_arn, a) for a in rule.approvers):
+        raise NotAnApproverError(f"{caller_arn} is not an approver of stage {stage}")
+    if decision == "reject" and not (comment or "").strip():
+        raise ApprovalStateError("a rejection needs a reason")
+    vote = ApprovalVote(approver=caller_arn, decision=decision, comment=comment, decided_at=now or utcnow())
+    request = approvals.add_vote(release_id, stage, vote)
+    ledger.add_decision(
+        release_id,
+        Decision(stage=stage, approver=caller_arn, decision=decision, comment=comment, decided_at=vote.decided_at),
+    )
+    count = len(request.approvers())
+    status = ApprovalStatus.PENDING
+    if decision == "reject":
+        # Only the caller that closes the gate resumes the execution: a token is used once.
+        if approvals.close(release_id, stage, ApprovalStatus.REJECTED):
+            callbacks.fail(request.task_token, REJECTED_ERROR, f"rejected by {caller_arn}: {comment}")
+        status = ApprovalStatus.REJECTED
+    elif count >= request.required_approvals:
+        if approvals.close(release_id, stage, ApprovalStatus.APPROVED):
+            ledger.update(release_id, status=ReleaseStatus.APPROVED)
+            callbacks.succeed(
+                request.task_token,
+                {"stage": stage, "approvers": sorted(request.approvers()), "decided_at": vote.decided_at.isoformat()},
+            )
+        status = ApprovalStatus.APPROVED
+    return DecisionOutcome(
+        release_id=release_id,
+        stage=stage,
+        decision=decision,
+        approver=caller_arn,
+        approvals=count,
+        required_approvals=request.required_approvals,
+        status=status,
+    )
+
+
+def pending_approvals(approvals: ApprovalStore) -> list[dict[str, Any]]:
+    """What ``approvals list`` shows: pending gates without their tokens."""
+    return [
+        r.model_dump(mode="json", exclude={"task_token"})
+        for r in sorted(approvals.list(ApprovalStatus.PENDING), key=lambda r: r.requested_at)
+    ]
+
+
+__all__ = ["REJECTED_ERROR", "GateRequest", "decide", "diff_manifests", "pending_approvals", "request_approval"]

@@ -1,0 +1,225 @@
+"""Workflow steps 3 and 4: verify the staged copy against the manifest, write the staged manifest, smoke-test it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from eksd_adopt.events import EventPublisher, EventType
+from eksd_adopt.ledger import Ledger, ReleaseStatus
+from eksd_adopt.plan import CopyPlan, ImageCopyJob
+from eksd_adopt.reference import ImageReference
+from eksd_adopt.workflow.errors import ArtifactMissingError, SmokeTestFailedError, VerificationFailedError
+from eksd_adopt.workflow.manifests import dump_manifest, load_manifest, manifest_key, rewrite_manifest
+from eksd_adopt.workflow.models import CheckReport, CheckResult, ReleaseRef
+from eksd_adopt.workflow.ports import DocumentStore, StagedArtifacts
+from eksd_adopt.workflow.publishing import emit
+
+# Keys an ImageCopyResult may name the index digest by (the copier's result model owns the name).
+_DIGEST_KEYS = ("digest", "index_digest", "manifest_digest")
+
+
+class StagedImage(BaseModel):
+    """Where one image landed in a stage, pinned by digest."""
+
+    repository: str
+    tag: str
+    digest: str
+    source: str  # upstream repository:tag
+    arch: list[str] = Field(default_factory=list)
+
+
+class VerifyResult(BaseModel):
+    verification: dict[str, Any]
+    images: list[StagedImage]
+    staged_manifest_location: str
+    copied: dict[str, int]
+
+
+def image_digest_of(job: ImageCopyJob, result: dict[str, Any] | None) -> str | None:
+    """The manifest's digest when it has one (the copier refused any other); else the copier's."""
+    if job.known_digest:
+        return job.known_digest
+    for key in _DIGEST_KEYS:
+        if result and isinstance(result.get(key), str):
+            return str(result[key])
+    return None
+
+
+def verify_staged(
+    release: ReleaseRef,
+    plan: CopyPlan,
+    copies: list[dict[str, Any]],
+    *,
+    artifacts: StagedArtifacts,
+    store: DocumentStore,
+    ledger: Ledger,
+    publisher: EventPublisher,
+    registry_host: str,
+) -> VerifyResult:
+    """Re-check every staged artifact; on success write the staged manifest. Raises VerificationFailedError."""
+    ledger.update(release.release_id, status=ReleaseStatus.MIRRORED)
+    jobs: list[Any] = [*plan.images, *plan.archives]
+    results = {_job_key(j): r for j, r in zip(jobs, copies, strict=False)} if len(copies) == len(jobs) else {}
+    emit(publisher, EventType.MIRRORED, release, images=len(plan.images), archives=len(plan.archives))
+    report = CheckReport(name="verification")
+    staged: list[StagedImage] = []
+    for job in plan.images:
+        digest = image_digest_of(job, results.get(_job_key(job)))
+        if digest is None:
+            report.checks.append(CheckResult(artifact=job.source, check="index", ok=False, detail="no digest known"))
+            continue
+        staged.append(_verify_image(job, digest, artifacts, report))
+    for archive in plan.archives:
+        try:
+            sha256, sha512 = artifacts.archive_checksums(archive.target_key)
+        except ArtifactMissingError as exc:
+            report.checks.append(CheckResult(artifact=archive.target_key, check="present", ok=False, detail=str(exc)))
+            continue
+        report.checks.append(
+            CheckResult(
+                artifact=archive.target_key,
+                check="checksums",
+                ok=(sha256, sha512) == (archive.sha256, archive.sha512),
+                detail="" if sha256 == archive.sha256 else f"sha256 {sha256} != {archive.sha256}",
+            )
+        )
+    if not report.ok:
+        raise VerificationFailedError(_describe(report))
+    location = write_stage_manifest(release, plan, plan.stage, staged, store=store, registry_host=registry_host)
+    ledger.update(release.release_id, status=ReleaseStatus.VERIFIED)
+    emit(
+        publisher, EventType.VERIFIED, release, stage=plan.stage, manifest_location=location, checks=len(report.checks)
+    )
+    return VerifyResult(
+        verification=report.summary(),
+        images=staged,
+        staged_manifest_location=location,
+        copied={"images": len(plan.images), "archives": len(plan.archives)},
+    )
+
+
+def _job_key(job: Any) -> str:
+    return str(getattr(job, "target_repository", "") or "") + ":" + str(getattr(job, "tag", "") or job.target_key)
+
+
+def _verify_image(job: ImageCopyJob, digest: str, artifacts: StagedArtifacts, report: CheckReport) -> StagedImage:
+    name = f"{job.target_repository}@{digest}"
+    try:
+        platforms = artifacts.image_platforms(job.target_repository, digest)
+    except ArtifactMissingError as exc:
+        report.checks.append(CheckResult(artifact=name, check="index", ok=False, detail=str(exc)))
+    else:
+        report.checks.append(CheckResult(artifact=name, check="index", ok=True))
+        present = {p.arch for p in platforms}
+        missing = sorted(set(job.arch) - present)
+        report.checks.append(
+            CheckResult(
+                artifact=name,
+                check="platforms present",
+                ok=not missing,
+                detail=f"missing {', '.join(missing)}" if missing else "",
+            )
+        )
+    return StagedImage(
+        repository=job.target_repository, tag=job.tag, digest=digest, source=job.source, arch=list(job.arch)
+    )
+
+
+def write_stage_manifest(
+    release: ReleaseRef,
+    plan: CopyPlan,
+    stage: str,
+    images: list[StagedImage],
+    *,
+    store: DocumentStore,
+    registry_host: str,
+    repository_of: Any = None,
+    key_of: Any = None,
+) -> str:
+    """The upstream manifest rewritten to ``stage``'s copies (registry by digest, bucket), stored; its location."""
+    if release.manifest_location is None:
+        raise VerificationFailedError(f"release {release.release_id}: the upstream manifest was not stored")
+    document = load_manifest(store.get(release.manifest_location))
+    repo = repository_of or (lambda r: r)
+    key = key_of or (lambda k: k)
+    image_map = {i.source: (f"{registry_host}/{repo(i.repository)}", i.digest) for i in images}
+    archive_map = {a.source_url: store.location(key(a.target_key)) for a in plan.archives}
+    body = dump_manifest(rewrite_manifest(document, images=image_map, archives=archive_map))
+    return store.put(manifest_key(plan.prefix, stage, release.channel, release.number), body)
+
+
+def smoke_test(plan: CopyPlan, images: list[StagedImage], *, artifacts: StagedArtifacts) -> CheckReport:
+    """Built-in smoke tests: platforms equal the manifest's arch list, config os/arch right, archives re-hashed."""
+    report = CheckReport(name="smoke tests")
+    for image in images:
+        name = f"{image.repository}@{image.digest}"
+        try:
+            platforms = artifacts.image_platforms(image.repository, image.digest)
+        except ArtifactMissingError as exc:
+            report.checks.append(CheckResult(artifact=name, check="pull", ok=False, detail=str(exc)))
+            continue
+        found = sorted({p.arch for p in platforms if p.os == "linux"})
+        report.checks.append(
+            CheckResult(
+                artifact=name,
+                check="platforms match arch list",
+                ok=found == sorted(image.arch) or not image.arch,
+                detail=f"index has {found}, manifest lists {sorted(image.arch)}",
+            )
+        )
+        for p in platforms:
+            ok = (p.config_os, p.config_arch) == (p.os, p.arch)
+            report.checks.append(
+                CheckResult(
+                    artifact=f"{name} {p.os}/{p.arch}",
+                    check="config os/arch",
+                    ok=ok,
+                    detail="" if ok else f"config says {p.config_os}/{p.config_arch}",
+                )
+            )
+    for archive in plan.archives:
+        try:
+            sha256, sha512 = artifacts.archive_checksums(archive.target_key)
+        except ArtifactMissingError as exc:
+            report.checks.append(CheckResult(artifact=archive.target_key, check="re-hash", ok=False, detail=str(exc)))
+            continue
+        report.checks.append(
+            CheckResult(
+                artifact=archive.target_key, check="re-hash", ok=(sha256, sha512) == (archive.sha256, archive.sha512)
+            )
+        )
+    return report
+
+
+def run_smoke_tests(plan: CopyPlan, images: list[StagedImage], *, artifacts: StagedArtifacts) -> dict[str, Any]:
+    report = smoke_test(plan, images, artifacts=artifacts)
+    if not report.ok:
+        raise SmokeTestFailedError(_describe(report))
+    return report.summary()
+
+
+def record_tested(
+    release: ReleaseRef,
+    smoke: dict[str, Any],
+    team: dict[str, Any] | None,
+    *,
+    ledger: Ledger,
+    publisher: EventPublisher,
+) -> dict[str, Any]:
+    """Both test steps passed: the ledger says tested and the event carries both results."""
+    ledger.update(release.release_id, status=ReleaseStatus.TESTED)
+    tests = {"smoke": smoke, "team": team}
+    emit(publisher, EventType.TESTED, release, smoke=smoke, team=team)
+    return tests
+
+
+def _describe(report: CheckReport) -> str:
+    failures = report.failures
+    listed = "; ".join(f"{f.artifact}: {f.check} {f.detail}".strip() for f in failures[:10])
+    more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+    return f"{report.name}: {len(failures)} of {len(report.checks)} checks failed: {listed}{more}"
+
+
+__all__ = ["ImageReference", "StagedImage", "VerifyResult", "record_tested", "run_smoke_tests", "verify_staged"]

@@ -1,0 +1,49 @@
+"""Step handlers' configuration: one pydantic model read from the environment per invocation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from eksd_adopt.workflow.models import StageRule
+
+
+class WorkflowSettings(BaseModel):
+    """Names of the resources the steps use; CDK and the local runtime set the same variables."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    ledger_table: str = Field(alias="LEDGER_TABLE")
+    bucket: str = Field(alias="ARCHIVE_BUCKET")
+    prefix: str = Field(default="eksd", alias="EKSD_ADOPT_PREFIX")
+    events_topic_arn: str | None = Field(default=None, alias="EVENTS_TOPIC_ARN")
+    target_registry_url: str | None = Field(default=None, alias="TARGET_REGISTRY_URL")
+    target_registry_auth: str = Field(default="ecr", alias="TARGET_REGISTRY_AUTH")
+    approvals_table: str | None = Field(default=None, alias="APPROVALS_TABLE")
+    approvers_topic_arn: str | None = Field(default=None, alias="APPROVERS_TOPIC_ARN")
+    stage_rules: dict[str, StageRule] = Field(default_factory=dict, alias="STAGE_RULES")
+
+    @field_validator("stage_rules", mode="before")
+    @classmethod
+    def _parse_rules(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkflowSettings:
+        return cls.model_validate(dict(env))
+
+    @property
+    def registry_host(self) -> str:
+        """The host[:port] image URIs in stage manifests name (the registry URL without its scheme)."""
+        if not self.target_registry_url:
+            raise ValueError("TARGET_REGISTRY_URL is not set")
+        return self.target_registry_url.split("://", 1)[-1].rstrip("/")
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ValueError(f"{name.upper()} is not configured for this function")
+        return str(value)

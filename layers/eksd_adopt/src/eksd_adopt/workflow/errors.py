@@ -1,0 +1,37 @@
+"""Workflow errors: their class names are the error names the state machine's Retry/Catch match on."""
+
+from __future__ import annotations
+
+from eksd_adopt.errors import EksdAdoptError
+
+
+class WorkflowInputError(EksdAdoptError):
+    """The execution input is inconsistent (e.g. the manifest text does not hash to manifest_sha256)."""
+
+
+class ArtifactMissingError(EksdAdoptError):
+    """A staged artifact is absent from the private registry or bucket."""
+
+
+class VerificationFailedError(EksdAdoptError):
+    """The staged copy does not match the manifest; nothing is promoted."""
+
+
+class SmokeTestFailedError(EksdAdoptError):
+    """A built-in smoke test failed on the staged copy; nothing is promoted."""
+
+
+class ApprovalError(EksdAdoptError):
+    """A decision cannot be taken (base of the approval errors; the CLI exits non-zero)."""
+
+
+class NotAnApproverError(ApprovalError):
+    """The signed caller is not among the stage's approvers."""
+
+
+class ApprovalStateError(ApprovalError):
+    """No pending gate for that release and stage, or this approver has already voted."""
+
+
+class RollbackError(EksdAdoptError):
+    """The rollback target was never promoted in that stage, or the stage has no pointer."""

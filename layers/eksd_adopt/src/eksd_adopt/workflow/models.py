@@ -1,0 +1,154 @@
+"""The adoption workflow's data: its input, the release it carries, stage rules, and each step's result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STAGING = "staging"
+
+
+class WorkflowInput(BaseModel):
+    """What the intake starts an adoption with (execution name ``adopt-<release_id>``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    release_id: str
+    channel: str
+    number: int
+    kubernetes_version: str | None = None
+    manifest_url: str
+    manifest_sha256: str
+    manifest_yaml: str
+    announced: bool = False
+
+
+class ReleaseRef(BaseModel):
+    """A release as the workflow's state carries it between steps (small: no manifest text)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    release_id: str
+    channel: str
+    number: int
+    kubernetes_version: str | None = None
+    manifest_url: str | None = None
+    manifest_location: str | None = None  # s3:// URI of the upstream manifest, stored write-once
+
+
+class CheckResult(BaseModel):
+    """One check of one artifact: what was expected, what was found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    artifact: str
+    check: str
+    ok: bool
+    detail: str = ""
+
+
+class CheckReport(BaseModel):
+    """The outcome of verification or of the smoke tests: every check made, failures first."""
+
+    name: str
+    checks: list[CheckResult] = Field(default_factory=list)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> dict[str, object]:
+        """Small enough for the workflow state, events and the approvers' message."""
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "checks": len(self.checks),
+            "failed": len(self.failures),
+            "failures": [c.model_dump() for c in self.failures[:20]],
+        }
+
+
+class StageRule(BaseModel):
+    """Who may approve promotion into a stage, and how many distinct approvers it takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvers: tuple[str, ...]  # IAM principal ARNs: users, roles (any session of the role) or sessions
+    required_approvals: int = Field(default=1, ge=1)
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class ApprovalVote(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    approver: str
+    decision: str  # approve | reject
+    comment: str | None = None
+    decided_at: datetime
+
+
+class ApprovalRequest(BaseModel):
+    """A pending gate: the release, the stage, the callback token and what approvers are shown."""
+
+    release_id: str
+    stage: str
+    channel: str
+    number: int
+    kubernetes_version: str | None = None
+    task_token: str = ""  # removed from the table once the gate closes
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    required_approvals: int = 1
+    requested_at: datetime
+    expires_at: datetime | None = None
+    votes: list[ApprovalVote] = Field(default_factory=list)
+    summary: dict[str, object] = Field(default_factory=dict)
+
+    def approvers(self) -> set[str]:
+        return {v.approver for v in self.votes if v.decision == "approve"}
+
+
+class ComponentChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    component: str
+    before: str | None  # gitTag in the release currently promoted, None when added
+    after: str | None  # gitTag in this release, None when removed
+
+
+class ReleaseDiff(BaseModel):
+    """What changes in a stage if this release is promoted there."""
+
+    current_release_id: str | None
+    added: list[ComponentChange] = Field(default_factory=list)
+    removed: list[ComponentChange] = Field(default_factory=list)
+    changed: list[ComponentChange] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+class StagePointer(BaseModel):
+    """The SSM parameter value naming a stage's current release of a channel."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    release_id: str
+    channel: str
+    number: int
+    kubernetes_version: str | None = None
+    manifest_location: str
+    updated_at: datetime | None = None

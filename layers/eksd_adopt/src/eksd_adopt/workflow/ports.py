@@ -1,0 +1,94 @@
+"""What the workflow's use cases need from the outside world, as protocols (boto3 and registries live behind them)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from eksd_adopt.workflow.models import ApprovalRequest, ApprovalStatus, ApprovalVote, StagePointer
+
+
+class PlatformInfo(BaseModel):
+    """One platform manifest of a staged image index, with what its config blob says."""
+
+    model_config = ConfigDict(frozen=True)
+
+    os: str
+    arch: str
+    variant: str | None = None
+    manifest_digest: str
+    config_os: str | None = None
+    config_arch: str | None = None
+
+
+class StagedArtifacts(Protocol):
+    """Reads the staged copy back: images from the private registry, archives from the bucket."""
+
+    def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
+        """The index's platforms; raises :class:`ArtifactMissingError` when the index or a platform is absent."""
+        ...
+
+    def archive_checksums(self, key: str) -> tuple[str, str]:
+        """(sha256, sha512) of the stored object, re-hashed from its bytes."""
+        ...
+
+
+class ArtifactPromoter(Protocol):
+    """Copies by digest from staging into a stage, never re-sending bytes that are present."""
+
+    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> None: ...
+
+    def promote_archive(self, source_key: str, target_key: str) -> None: ...
+
+
+class DocumentStore(Protocol):
+    """Manifests in the bucket, addressed by ``s3://bucket/key`` locations."""
+
+    def location(self, key: str) -> str: ...
+
+    def put(self, key: str, body: bytes, *, write_once: bool = False) -> str:
+        """Store and return the location; write-once refuses different bytes under an existing key."""
+        ...
+
+    def get(self, location: str) -> bytes: ...
+
+
+class ReleasePointers(Protocol):
+    """The per stage and channel pointer consumers read (SSM ``/eksd-adopt/<stage>/<channel>``)."""
+
+    def get(self, stage: str, channel: str) -> StagePointer | None: ...
+
+    def put(self, stage: str, pointer: StagePointer) -> None: ...
+
+
+class ApprovalStore(Protocol):
+    """Pending and decided approval gates (DynamoDB, KMS-encrypted: holds task tokens)."""
+
+    def put(self, request: ApprovalRequest) -> None:
+        """Create or replace the gate of (release, stage) with a new pending request."""
+        ...
+
+    def get(self, release_id: str, stage: str) -> ApprovalRequest | None: ...
+
+    def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]: ...
+
+    def add_vote(self, release_id: str, stage: str, vote: ApprovalVote) -> ApprovalRequest:
+        """Append a vote while the gate is pending and the approver has not voted; else ApprovalStateError."""
+        ...
+
+    def close(self, release_id: str, stage: str, status: ApprovalStatus) -> bool:
+        """Move a pending gate to ``status``; False when it was no longer pending (someone else closed it)."""
+        ...
+
+
+class TaskCallbacks(Protocol):
+    """Step Functions' callback API: resumes the execution waiting on a task token."""
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
+
+    def fail(self, task_token: str, error: str, cause: str) -> None: ...
+
+
+class ApproverNotifier(Protocol):
+    def notify(self, subject: str, message: str, attributes: dict[str, str]) -> None: ...

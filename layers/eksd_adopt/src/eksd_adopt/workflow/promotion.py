@@ -1,0 +1,173 @@
+"""Workflow step 5b and after: promote a release into a stage, roll a stage back, record how an adoption ended."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from eksd_adopt.events import EventPublisher, EventType
+from eksd_adopt.ledger import Ledger, ReleaseStatus
+from eksd_adopt.ledger.model import utcnow
+from eksd_adopt.ledger.store import mark_promoted
+from eksd_adopt.plan import CopyPlan
+from eksd_adopt.workflow.approval import principal_matches
+from eksd_adopt.workflow.checks import StagedImage, write_stage_manifest
+from eksd_adopt.workflow.errors import NotAnApproverError, RollbackError
+from eksd_adopt.workflow.manifests import manifest_key, stage_key_of, stage_repository_of
+from eksd_adopt.workflow.models import ApprovalStatus, ReleaseRef, StagePointer, StageRule
+from eksd_adopt.workflow.ports import ApprovalStore, ArtifactPromoter, DocumentStore, ReleasePointers
+from eksd_adopt.workflow.publishing import emit
+
+
+class PromotionResult(BaseModel):
+    stage: str
+    manifest_location: str
+    parameter: str
+    images: int
+    archives: int
+
+
+def parameter_name(stage: str, channel: str) -> str:
+    return f"/eksd-adopt/{stage}/{channel}"
+
+
+def promote(
+    release: ReleaseRef,
+    plan: CopyPlan,
+    images: list[StagedImage],
+    stage: str,
+    *,
+    promoter: ArtifactPromoter,
+    store: DocumentStore,
+    pointers: ReleasePointers,
+    ledger: Ledger,
+    publisher: EventPublisher,
+    registry_host: str,
+) -> PromotionResult:
+    """Copy by digest from staging into ``stage``, write its manifest, then point consumers at it.
+
+    The pointer moves last, so a consumer never sees a release whose artifacts are not all in place.
+    """
+    for image in images:
+        promoter.promote_image(
+            image.repository, stage_repository_of(plan, image.repository, stage), image.digest, image.tag
+        )
+    for archive in plan.archives:
+        promoter.promote_archive(archive.target_key, stage_key_of(plan, archive.target_key, stage))
+    location = write_stage_manifest(
+        release,
+        plan,
+        stage,
+        images,
+        store=store,
+        registry_host=registry_host,
+        repository_of=lambda r: stage_repository_of(plan, r, stage),
+        key_of=lambda k: stage_key_of(plan, k, stage),
+    )
+    pointers.put(
+        stage,
+        StagePointer(
+            release_id=release.release_id,
+            channel=release.channel,
+            number=release.number,
+            kubernetes_version=release.kubernetes_version,
+            manifest_location=location,
+            updated_at=utcnow(),
+        ),
+    )
+    mark_promoted(ledger, release.release_id, stage)
+    emit(publisher, EventType.PROMOTED, release, stage=stage, manifest_location=location)
+    return PromotionResult(
+        stage=stage,
+        manifest_location=location,
+        parameter=parameter_name(stage, release.channel),
+        images=len(images),
+        archives=len(plan.archives),
+    )
+
+
+def rollback(
+    caller_arn: str,
+    stage: str,
+    channel: str,
+    to_number: int,
+    *,
+    rules: Mapping[str, StageRule],
+    ledger: Ledger,
+    pointers: ReleasePointers,
+    store: DocumentStore,
+    publisher: EventPublisher,
+    prefix: str,
+) -> StagePointer:
+    """Point ``stage`` back at an earlier release of ``channel`` that was promoted there (and only such a one)."""
+    rule = rules.get(stage)
+    if rule is None or not any(principal_matches(caller_arn, a) for a in rule.approvers):
+        raise NotAnApproverError(f"{caller_arn} is not an approver of stage {stage}")
+    release_id = f"{channel}-{to_number}"
+    record = ledger.get(release_id)
+    if record is None or stage not in record.promoted_stages:
+        raise RollbackError(f"release {release_id} was never promoted to {stage}; only promoted releases are targets")
+    current = pointers.get(stage, channel)
+    if current is None:
+        raise RollbackError(f"stage {stage} has no release of channel {channel} to roll back from")
+    if current.release_id == release_id:
+        raise RollbackError(f"stage {stage} already points at {release_id}")
+    location = store.location(manifest_key(prefix, stage, channel, to_number))
+    store.get(location)  # refuse to point consumers at a manifest that is not there
+    pointer = StagePointer(
+        release_id=release_id,
+        channel=channel,
+        number=to_number,
+        kubernetes_version=record.kubernetes_version,
+        manifest_location=location,
+        updated_at=utcnow(),
+    )
+    pointers.put(stage, pointer)
+    ref = ReleaseRef(
+        release_id=release_id, channel=channel, number=to_number, kubernetes_version=record.kubernetes_version
+    )
+    emit(
+        publisher,
+        EventType.ROLLED_BACK,
+        ref,
+        stage=stage,
+        manifest_location=location,
+        from_release_id=current.release_id,
+        by=caller_arn,
+    )
+    return pointer
+
+
+_OUTCOMES = {
+    "failed": (ReleaseStatus.FAILED, EventType.FAILED, ApprovalStatus.CANCELLED),
+    "rejected": (ReleaseStatus.REJECTED, EventType.REJECTED, ApprovalStatus.REJECTED),
+    "expired": (ReleaseStatus.EXPIRED, EventType.EXPIRED, ApprovalStatus.EXPIRED),
+}
+
+
+class OutcomeRequest(BaseModel):
+    """How an adoption ended when it did not end promoted (from the state machine's Catch)."""
+
+    release: ReleaseRef
+    outcome: str  # failed | rejected | expired
+    stage: str | None = None
+    error: dict[str, Any] | None = None  # the Catch's {"Error", "Cause"}
+
+
+def record_outcome(
+    request: OutcomeRequest, *, ledger: Ledger, approvals: ApprovalStore | None, publisher: EventPublisher
+) -> dict[str, str]:
+    """Ledger status, event and the gate closed; returns the error and cause the Fail state reports."""
+    if request.outcome not in _OUTCOMES:
+        raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, not {request.outcome!r}")
+    status, event_type, gate_status = _OUTCOMES[request.outcome]
+    error = str((request.error or {}).get("Error") or request.outcome)
+    cause = str((request.error or {}).get("Cause") or "")
+    release = request.release
+    ledger.update(release.release_id, status=status, failure_cause=f"{error}: {cause}"[:2000])
+    if request.stage and approvals is not None:
+        approvals.close(release.release_id, request.stage, gate_status)
+    emit(publisher, event_type, release, stage=request.stage, error=error, cause=cause[:2000])
+    return {"error": error, "cause": f"{release.release_id} {request.outcome}: {error}: {cause}"[:32000]}
