@@ -9,6 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.mirror_storage import MirrorStorage
 from infra.constructs.shared_layer import DomainLayer
 from infra.function_factory import FunctionFactory
 from infra.settings import DeploymentSettings
@@ -33,6 +34,7 @@ class EksdAdoptStack(cdk.Stack):
             handler_dir="validate_release",
             description="Validate an EKS-D release manifest and plan its copy jobs",
         )
+        self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
 
 
 _RETENTION = {
