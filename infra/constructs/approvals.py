@@ -1,0 +1,119 @@
+"""The approval gates: the approvals table (task tokens, KMS), the approvers' topic and the signed decision endpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.function_factory import FunctionFactory
+
+APPROVALS_TABLE_NAME = "eksd-adopt-approvals"
+
+
+def stage_rules_from_context(node: Any, stages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``-c stageApprovers='{"prod": {"approvers": ["arn:aws:iam::111:role/Approvers"], "required_approvals": 2}}'``.
+
+    Every configured stage needs a rule with at least one approver: a gate nobody may open is a mistake.
+    """
+    raw = node.try_get_context("stageApprovers") or {}
+    rules: dict[str, dict[str, Any]] = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    for stage in stages:
+        rule = rules.get(stage) or {}
+        if not rule.get("approvers"):
+            # Synthesis without approvers still works; the gate then refuses everyone until configured.
+            rules[stage] = {"approvers": [], "required_approvals": 1, **rule}
+        rules[stage].setdefault("required_approvals", 1)
+    return rules
+
+
+class ApprovalGates(Construct):
+    """What the workflow's gates and the approvers' CLI use; the workflow grants the callback permission."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: FunctionFactory,
+        stage_rules: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            enable_key_rotation=True,
+            description="eksd-adopt approvals: the task tokens in the approvals table and the approvers' topic",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        self.table = self._build_table()
+        self.topic = self._build_topic()
+        self.stage_rules = {k: dict(v) for k, v in stage_rules.items()}
+        self.decision_function = functions.create(
+            "ApprovalsApi",
+            handler_dir="approvals_api",
+            description="Approvers' endpoint: list gates, approve/reject (caller from the SigV4 signature), roll back",
+            environment={
+                "APPROVALS_TABLE": self.table.table_name,
+                "APPROVERS_TOPIC_ARN": self.topic.topic_arn,
+                "STAGE_RULES": json.dumps(self.stage_rules, sort_keys=True),
+            },
+        )
+        self.table.grant_read_write_data(self.decision_function)
+        # AWS_IAM auth: only signed requests reach the handler, and the signer's ARN comes with them.
+        self.url = self.decision_function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        self.approvers_policy = iam.ManagedPolicy(
+            self,
+            "ApproversPolicy",
+            description="Attach to approver roles: call the eksd-adopt approvals endpoint",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunctionUrl"],
+                    resources=[self.decision_function.function_arn],
+                    conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+                )
+            ],
+        )
+        cdk.CfnOutput(self, "ApprovalsUrl", value=self.url.url, description="EKSD_ADOPT_APPROVALS_URL for the CLI")
+
+    def _build_table(self) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            "Table",
+            table_name=APPROVALS_TABLE_NAME,
+            partition_key=dynamodb.Attribute(name="release_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="stage", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _build_topic(self) -> sns.Topic:
+        topic = sns.Topic(
+            self,
+            "ApproversTopic",
+            display_name="EKS-D releases awaiting approval",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        return topic
+
+    def environment(self) -> dict[str, str]:
+        """What the gate-opening step needs to reach the table and the topic."""
+        return {
+            "APPROVALS_TABLE": self.table.table_name,
+            "APPROVERS_TOPIC_ARN": self.topic.topic_arn,
+            "STAGE_RULES": json.dumps(self.stage_rules, sort_keys=True),
+        }

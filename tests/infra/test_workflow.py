@@ -1,0 +1,152 @@
+"""The workflow and approvals constructs: the state machine from the ASL file, logging and tracing, scoped grants."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import resources_of
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+REPO = Path(__file__).resolve().parents[2]
+ASL = REPO / "infra" / "workflows" / "adopt_release.asl.json"
+
+
+@pytest.fixture(scope="module")
+def workflow_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The workflow constructs in a stack of their own, with stand-ins for the resources other constructs own."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_logs as logs
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_sns as sns
+    from cdk_nag import AwsSolutionsChecks
+
+    from infra.constants import DEFAULT_LAYER_DIR
+    from infra.constructs.approvals import ApprovalGates
+    from infra.constructs.shared_layer import DomainLayer
+    from infra.constructs.workflow import AdoptionWorkflow
+    from infra.function_factory import FunctionFactory
+
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    stack = cdk.Stack(app, "WorkflowOnly", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+    layer = DomainLayer(stack, "Layer", layer_dir=DEFAULT_LAYER_DIR)
+    functions = FunctionFactory(stack, layer.layer, log_retention=logs.RetentionDays.ONE_YEAR)
+    ledger = dynamodb.Table.from_table_name(stack, "Ledger", "eksd-adopt-ledger")
+    bucket = s3.Bucket.from_bucket_name(stack, "Bucket", "eksd-adopt-mirror")
+    topic = sns.Topic.from_topic_arn(stack, "Events", "arn:aws:sns:eu-west-1:111111111111:eksd-adopt-release-events")
+    approvals = ApprovalGates(
+        stack,
+        "Approvals",
+        functions=functions,
+        stage_rules={"prod": {"approvers": ["arn:aws:iam::111111111111:role/Approvers"], "required_approvals": 2}},
+    )
+    mirror = functions.create("MirrorStandIn", handler_dir="validate_release", description="stand-in")
+    AdoptionWorkflow(
+        stack,
+        "Workflow",
+        functions=functions,
+        prefix="eksd",
+        stages=("prod",),
+        ledger_table=ledger,
+        bucket=bucket,
+        events_topic=topic,
+        approvals=approvals,
+        mirror_image=mirror,
+        mirror_archive=mirror,
+        log_retention=logs.RetentionDays.ONE_YEAR,
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
+    assembly = app.synth()  # raises on an unacknowledged cdk-nag finding
+    return json.loads(Path(assembly.directory, "WorkflowOnly.template.json").read_text())
+
+
+def _state_machine(template: dict[str, Any]) -> dict[str, Any]:
+    machines = resources_of(template, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == 1
+    return next(iter(machines.values()))["Properties"]
+
+
+def test_state_machine_is_named_and_built_from_the_asl_file(workflow_template: dict[str, Any]) -> None:
+    props = _state_machine(workflow_template)
+    assert props["StateMachineName"] == "eksd-adopt-release"
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    assert placeholders <= set(props["DefinitionSubstitutions"])
+    assert props["DefinitionSubstitutions"]["Stages"] == "prod"
+
+
+def test_logging_all_to_an_encrypted_group_and_tracing_on(workflow_template: dict[str, Any]) -> None:
+    props = _state_machine(workflow_template)
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    group_ref = props["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][
+        0
+    ]
+    group = workflow_template["Resources"][group_ref]["Properties"]
+    assert "KmsKeyId" in group and group["RetentionInDays"]
+
+
+def _policies_of_role(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in resources_of(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_state_machine_role_invokes_exactly_its_functions(workflow_template: dict[str, Any]) -> None:
+    role_id = _state_machine(workflow_template)["RoleArn"]["Fn::GetAtt"][0]
+    invoke = [s for s in _policies_of_role(workflow_template, role_id) if "lambda:InvokeFunction" in _actions(s)]
+    resources = [r for s in invoke for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert resources and all("*" not in json.dumps(r) for r in resources)
+    invoked = {r["Fn::GetAtt"][0] for r in resources}
+    substituted = {
+        v["Fn::GetAtt"][0]
+        for v in _state_machine(workflow_template)["DefinitionSubstitutions"].values()
+        if isinstance(v, dict)
+    }
+    assert invoked == substituted  # every function in the definition, and nothing else
+
+
+def test_only_the_decision_handler_may_resume_a_gate(workflow_template: dict[str, Any]) -> None:
+    holders = [
+        name
+        for name, policy in resources_of(workflow_template, "AWS::IAM::Policy").items()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if {"states:SendTaskSuccess", "states:SendTaskFailure"} & set(_actions(s))
+    ]
+    assert len(holders) == 1 and holders[0].startswith("ApprovalsApi")
+
+
+def test_decision_endpoint_requires_iam_auth(workflow_template: dict[str, Any]) -> None:
+    urls = resources_of(workflow_template, "AWS::Lambda::Url")
+    assert [u["Properties"]["AuthType"] for u in urls.values()] == ["AWS_IAM"]
+
+
+def test_approvals_table_and_topic_use_the_customer_key(workflow_template: dict[str, Any]) -> None:
+    tables = resources_of(workflow_template, "AWS::DynamoDB::Table")
+    (table,) = tables.values()
+    assert table["Properties"]["SSESpecification"]["SSEType"] == "KMS"
+    assert "KMSMasterKeyId" in table["Properties"]["SSESpecification"]
+    keys = {k["AttributeName"]: k["KeyType"] for k in table["Properties"]["KeySchema"]}
+    assert keys == {"release_id": "HASH", "stage": "RANGE"}
+    (topic,) = resources_of(workflow_template, "AWS::SNS::Topic").values()
+    assert "KmsMasterKeyId" in topic["Properties"]
+
+
+def test_stage_rules_reach_the_decision_handler(workflow_template: dict[str, Any]) -> None:
+    functions = resources_of(workflow_template, "AWS::Lambda::Function")
+    api = next(f for n, f in functions.items() if n.startswith("ApprovalsApiFunction"))
+    rules = json.loads(api["Properties"]["Environment"]["Variables"]["STAGE_RULES"])
+    assert rules["prod"]["required_approvals"] == 2
