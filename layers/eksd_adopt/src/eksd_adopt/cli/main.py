@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from eksd_adopt.cli import (
+    approvals,
     demo,
     mirror_archives,  # noqa: F401 - registers `mirror archives`
     release,
 )
+from eksd_adopt.cli.approvals import approvals_app
 from eksd_adopt.cli.mirror import mirror_app
 from eksd_adopt.cli.notification import notification_app
 
@@ -23,6 +25,10 @@ app.command()(release.plan)
 app.command()(demo.demo)
 app.add_typer(notification_app, name="notification")
 app.add_typer(mirror_app, name="mirror")
+app.add_typer(approvals_app, name="approvals")
+app.command()(approvals.approve)
+app.command()(approvals.reject)
+app.command()(approvals.rollback)
 
 
 def main() -> None:
