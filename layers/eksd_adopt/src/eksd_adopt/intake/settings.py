@@ -1,0 +1,92 @@
+"""Configuration of the intake and reconciler functions (and the CLI), read from the environment per invocation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from eksd_adopt.endpoints import EndpointMap
+from eksd_adopt.intake.models import ChannelTracking
+from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+
+_CHANNEL = re.compile(r"^\d+-\d+$")
+
+
+class IntakeSettings(BaseModel):
+    """Both handlers read the same model; each uses what it needs."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=3)
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", pattern=r"^arn:aws[\w-]*:states:")
+    upstream_topic_arn: str = Field(
+        default=DEFAULT_TOPIC_ARN, alias="UPSTREAM_TOPIC_ARN", pattern=r"^arn:aws[\w-]*:sns:"
+    )
+    events_topic_arn: str | None = Field(default=None, alias="EVENTS_TOPIC_ARN")
+    endpoints: str = Field(default="", alias="EKSD_ADOPT_ENDPOINTS", description="comma-separated HOST=URL")
+    policy_path: str | None = Field(default=None, alias="EKSD_ADOPT_POLICY")
+    tracked_channels: tuple[str, ...] = Field(default=(), alias="TRACKED_CHANNELS")
+    track_from_minor: str | None = Field(default=None, alias="TRACK_FROM_MINOR")
+    # How long a 403/404 for an announced release is retried (the message comes back after the
+    # queue's visibility timeout) before the release is left ``detected`` for the reconciler.
+    not_found_retry_seconds: int = Field(default=900, alias="MANIFEST_NOT_FOUND_RETRY_SECONDS", ge=0, le=86400)
+    # A release the reconciler finds is started only after this long, so a notification on its way
+    # can still claim it (and the release is not counted as a missed notification by mistake).
+    reconcile_grace_seconds: int = Field(default=600, alias="RECONCILE_GRACE_SECONDS", ge=0, le=86400)
+    # Probing stops after this many channels past the start, whatever the CDN says (a guard, not a limit in practice).
+    max_channels: int = Field(default=40, alias="RECONCILE_MAX_CHANNELS", ge=1, le=200)
+
+    @field_validator("tracked_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("tracked_channels")
+    @classmethod
+    def _check_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in value if not _CHANNEL.match(c)]
+        if bad:
+            raise ValueError(f"TRACKED_CHANNELS: {bad} are not channels like 1-30")
+        return value
+
+    @field_validator("track_from_minor")
+    @classmethod
+    def _check_minor(cls, value: str | None) -> str | None:
+        if value is not None and not _CHANNEL.match(value):
+            raise ValueError(f"TRACK_FROM_MINOR: {value!r} is not a channel like 1-30")
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints_parse(cls, value: str) -> str:
+        EndpointMap.parse(_split(value))  # raises ValueError naming the bad item
+        return value
+
+    @model_validator(mode="after")
+    def _one_tracking_mode(self) -> IntakeSettings:
+        if self.tracked_channels and self.track_from_minor:
+            raise ValueError("set TRACKED_CHANNELS or TRACK_FROM_MINOR, not both")
+        return self
+
+    @property
+    def tracking(self) -> ChannelTracking:
+        return ChannelTracking(
+            explicit=self.tracked_channels, from_minor=self.track_from_minor, max_channels=self.max_channels
+        )
+
+    @property
+    def endpoint_map(self) -> EndpointMap:
+        return EndpointMap.parse(_split(self.endpoints))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> IntakeSettings:
+        # Empty values count as unset: CDK and the local runtime write every name, some blank.
+        return cls.model_validate({k: v for k, v in environ.items() if v != ""})
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
