@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from eksd_adopt.cli import (
+    adopt,
     approvals,
     demo,
     mirror_archives,  # noqa: F401 - registers `mirror archives`
@@ -23,6 +24,8 @@ app = typer.Typer(
 app.command()(release.validate)
 app.command()(release.plan)
 app.command()(demo.demo)
+app.command()(adopt.adopt)
+app.command()(adopt.status)
 app.add_typer(notification_app, name="notification")
 app.add_typer(mirror_app, name="mirror")
 app.add_typer(approvals_app, name="approvals")
