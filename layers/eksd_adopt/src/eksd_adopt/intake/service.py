@@ -209,7 +209,7 @@ class IntakeService:
         if newest is None or number > newest:
             return None
         problem = f"release {channel}-{newest} is already adopted; {release_id} is older (force to adopt it anyway)"
-        record = ReleaseRecord(
+        record = self._record(
             release_id=release_id,
             channel=channel,
             number=number,
@@ -244,7 +244,7 @@ class IntakeService:
         if until is not None and self.clock() < until:
             raise ManifestNotPublishedError(f"release {release_id}: {exc}") from exc
         # Given up for now: ``detected`` keeps the release in sight of the reconciler, which retries it.
-        record = ReleaseRecord(
+        record = self._record(
             release_id=release_id,
             channel=channel,
             number=number,
@@ -279,7 +279,7 @@ class IntakeService:
         problems, kubernetes_version, text = self._check_manifest(release_id, channel, number, url, body)
         announced = request.announced or (existing.announced if existing else False)
         if problems:
-            record = ReleaseRecord(
+            record = self._record(
                 release_id=release_id,
                 channel=channel,
                 number=number,
@@ -301,7 +301,7 @@ class IntakeService:
                 announced=announced,
                 problems=problems,
             )
-        claimed = ReleaseRecord(
+        claimed = self._record(
             release_id=release_id,
             channel=channel,
             number=number,
@@ -488,7 +488,7 @@ class IntakeService:
                 continue
             try:
                 report.detected += self._detect(view)
-                self._act_on_detected(view.channel, now - grace, report)
+                self._act_on_detected(view.channel, grace, report)
             except EksdAdoptError as exc:
                 report.errors[view.channel] = str(exc)
         return report
@@ -500,7 +500,7 @@ class IntakeService:
         wanted = [view.latest_release] if newest is None else range(newest + 1, view.latest_release + 1)
         detected = []
         for number in wanted:
-            record = ReleaseRecord(
+            record = self._record(
                 release_id=ReleaseRecord.key(view.channel, number),
                 channel=view.channel,
                 number=number,
@@ -511,8 +511,9 @@ class IntakeService:
                 detected.append(record.release_id)
         return detected
 
-    def _act_on_detected(self, channel: str, seen_before: datetime, report: ReconcileReport) -> None:
+    def _act_on_detected(self, channel: str, grace: timedelta, report: ReconcileReport) -> None:
         now = self.clock()
+        seen_before = now - grace
         for record in self.ledger.list(channel):  # newest first: older ones then count as superseded
             waiting = record.status is ReleaseStatus.DETECTED and record.created_at <= seen_before
             stuck = (
@@ -537,6 +538,11 @@ class IntakeService:
                     outcome=result.outcome.value,
                     first_seen=record.created_at.isoformat(),
                 )
+
+    def _record(self, **fields: Any) -> ReleaseRecord:
+        # Timestamps from the service's clock, so the grace and staleness rules use one time source.
+        now = self.clock()
+        return ReleaseRecord(**fields, created_at=now, updated_at=now)
 
     # ----- events ----------------------------------------------------------------------------------
     def _publish(self, event_type: EventType, record: ReleaseRecord, **detail: object) -> None:
