@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -347,6 +348,8 @@ class LocalAws:
                 spec = importlib.util.spec_from_file_location(f"eksd_adopt_local_fn_{directory}", path)
                 assert spec and spec.loader
                 module = importlib.util.module_from_spec(spec)
+                # Registered first, as an import would: pydantic resolves the handler's annotations through it.
+                sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
                 self._modules[directory] = module
         handler: LambdaCallable = module.handler

@@ -181,14 +181,14 @@ def decide(
 ) -> DecisionOutcome:
     """Record one approver's decision; resume the workflow once enough distinct approvers said yes (or one said no)."""
     if decision not in ("approve", "reject"):
-        raise ApprovalStateError(f"decision must be approve or reject, not {decision!r}")
+        raise ValueError(f"decision must be approve or reject, not {decision!r}")
     rule = rules.get(stage)
     if rule is None:
         raise ApprovalStateError(f"stage {stage!r} has no approval gate (configured: {', '.join(sorted(rules))})")
     if not any(principal_matches(caller_arn, a) for a in rule.approvers):
         raise NotAnApproverError(f"{caller_arn} is not an approver of stage {stage}")
     if decision == "reject" and not (comment or "").strip():
-        raise ApprovalStateError("a rejection needs a reason")
+        raise ValueError("a rejection needs a reason (--reason)")
     vote = ApprovalVote(approver=caller_arn, decision=decision, comment=comment, decided_at=now or utcnow())
     request = approvals.add_vote(release_id, stage, vote)
     ledger.add_decision(

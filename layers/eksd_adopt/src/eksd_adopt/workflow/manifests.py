@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from eksd_adopt.archives.manifests import manifest_key as manifest_key
+from eksd_adopt.archives.manifests import manifest_key
 from eksd_adopt.plan import CopyPlan, stage_key_prefix
 from eksd_adopt.reference import ImageReference
 
@@ -77,3 +77,14 @@ def component_versions(document: dict[str, Any]) -> dict[str, str]:
         if name:
             versions[name] = str(component.get("gitTag") or component.get("gitCommit") or "")
     return versions
+
+
+__all__ = [
+    "component_versions",
+    "dump_manifest",
+    "load_manifest",
+    "manifest_key",
+    "rewrite_manifest",
+    "stage_key_of",
+    "stage_repository_of",
+]

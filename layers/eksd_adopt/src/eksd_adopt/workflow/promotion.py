@@ -166,6 +166,12 @@ def record_outcome(
     error = str((request.error or {}).get("Error") or request.outcome)
     cause = str((request.error or {}).get("Cause") or "")
     release = request.release
+    if request.outcome == "rejected" and request.stage and approvals is not None:
+        # The gate's votes say who rejected and why (a callback's cause does not always survive the trip).
+        gate = approvals.get(release.release_id, request.stage)
+        rejections = [v for v in (gate.votes if gate else []) if v.decision == "reject"]
+        if rejections:
+            cause = f"rejected by {rejections[-1].approver}: {rejections[-1].comment}"
     ledger.update(release.release_id, status=status, failure_cause=f"{error}: {cause}"[:2000])
     if request.stage and approvals is not None:
         approvals.close(release.release_id, request.stage, gate_status)

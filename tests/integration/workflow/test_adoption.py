@@ -1,0 +1,253 @@
+"""The adoption workflow end to end: the real ASL on moto's Step Functions, real handlers, real registries and CDN."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from typer.testing import CliRunner
+
+from eksd_adopt.ledger import ReleaseStatus
+from eksd_adopt.ledger.dynamodb import DynamoDbLedger
+from eksd_adopt.local.aws import LocalAws, LocalIdentity
+from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
+from eksd_adopt.workflow.aws import DynamoDbApprovalStore
+from eksd_adopt.workflow.models import ApprovalStatus
+from tests.integration.workflow.conftest import (
+    APPROVAL_TIMEOUT,
+    APPROVER_A,
+    APPROVER_B,
+    OUTSIDER,
+    Registry,
+    workflow_input,
+)
+
+pytestmark = [pytest.mark.xdist_group("workflow"), pytest.mark.slow]
+
+
+def call(
+    aws: LocalAws, identity: LocalIdentity, method: str, path: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
+    """A request signed as the CLI signs it (SigV4, service lambda)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    request = AWSRequest(
+        method=method, url=aws.approvals_url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(identity.credentials, "lambda", "us-east-1").add_auth(request)
+    return httpx.request(method, aws.approvals_url + path, content=data, headers=dict(request.headers.items()))
+
+
+def decide(
+    aws: LocalAws, who: LocalIdentity, release_id: str, decision: str, comment: str | None = None
+) -> httpx.Response:
+    return call(
+        aws,
+        who,
+        "POST",
+        "/decisions",
+        {"release_id": release_id, "stage": "prod", "decision": decision, "comment": comment},
+    )
+
+
+def start(aws: LocalAws, upstream: UpstreamSimulator, template: str, number: int) -> tuple[PublishedRelease, str]:
+    release = upstream.publish_release(template, channel="1-20", number=number)
+    return release, aws.start_adoption(workflow_input(release))
+
+
+def await_gate(aws: LocalAws, release_id: str, execution_arn: str) -> None:
+    approvals = DynamoDbApprovalStore(aws.approvals_table)
+
+    def ready() -> bool:
+        gate = approvals.get(release_id, "prod")
+        if gate is None and aws.describe(execution_arn)["status"] != "RUNNING":
+            raise AssertionError(f"execution ended before its gate opened: {aws.describe(execution_arn)}")
+        return gate is not None and gate.status is ApprovalStatus.PENDING
+
+    aws.wait_until(ready, timeout=60, what=f"the approval gate of {release_id}")
+
+
+def pointer(aws: LocalAws) -> dict[str, Any]:
+    return json.loads(aws.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"])
+
+
+@pytest.fixture(scope="module")
+def people(aws: LocalAws) -> dict[str, LocalIdentity]:
+    return {
+        "alice": aws.add_identity(
+            f"{APPROVER_A.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/alice"
+        ),
+        "bob": aws.add_identity(APPROVER_B),
+        "mallory": aws.add_identity(OUTSIDER),
+    }
+
+
+def test_happy_path_waits_for_approval_then_promotes(
+    aws: LocalAws,
+    upstream: UpstreamSimulator,
+    template: str,
+    registries: tuple[Registry, Registry],
+    people: dict[str, LocalIdentity],
+) -> None:
+    queue = aws.subscribe_queue(aws.approvers_topic_arn, "approvers-happy")
+    release, arn = start(aws, upstream, template, 1)
+    await_gate(aws, release.release_id, arn)
+    ledger = DynamoDbLedger(aws.ledger_table)
+    assert ledger.get(release.release_id).status is ReleaseStatus.AWAITING_APPROVAL
+    (message,) = aws.drain(queue)
+    assert "1-20-1" in message and "v1.20.4" in message and "Added: kubernetes" in message
+    assert "task_token" not in message and "Token" not in message  # the token never goes to people
+
+    response = decide(aws, people["alice"], release.release_id, "approve", "looks good")
+    assert response.status_code == 200, response.text
+    final = aws.wait_for_execution(arn)
+    assert final["status"] == "SUCCEEDED", final
+
+    current = pointer(aws)
+    assert current["release_id"] == "1-20-1"
+    promoted = yaml.safe_load(
+        aws.client("s3").get_object(Bucket=aws.bucket, Key=current["manifest_location"].split("/", 3)[3])["Body"].read()
+    )
+    _, target = registries
+    images = [a for c in promoted["status"]["components"] for a in c["assets"] if a["type"] == "Image"]
+    assert images
+    for uri, digest in release.images.items():
+        tag = uri.rsplit(":", 1)[1]
+        repository = "eksd/prod/" + uri.split("/", 1)[1].rsplit(":", 1)[0]
+        head = httpx.head(
+            f"{target.url}/v2/{repository}/manifests/{tag}",
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        )
+        assert head.headers["docker-content-digest"] == digest  # the prod repository holds the very same index
+        assert any(i["image"]["uri"] == f"{target.url.split('://')[1]}/{repository}@{digest}" for i in images)
+    archives = [
+        a["archive"]["uri"] for c in promoted["status"]["components"] for a in c["assets"] if a["type"] == "Archive"
+    ]
+    assert archives and all(u.startswith(f"s3://{aws.bucket}/eksd/prod/kubernetes-1-20/releases/1/") for u in archives)
+    record = ledger.get(release.release_id)
+    assert record.status is ReleaseStatus.PROMOTED and "prod" in record.promoted_stages
+    assert [(d.approver, d.decision, d.comment) for d in record.decisions] == [
+        (people["alice"].principal_arn, "approve", "looks good")
+    ]
+
+
+def test_reject_ends_rejected_and_promotes_nothing(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
+) -> None:
+    release, arn = start(aws, upstream, template, 2)
+    await_gate(aws, release.release_id, arn)
+    before = pointer(aws)
+    assert decide(aws, people["bob"], release.release_id, "reject", None).status_code == 400  # a reason is required
+    response = decide(aws, people["bob"], release.release_id, "reject", "CVE in etcd")
+    assert response.status_code == 200, response.text
+    final = aws.wait_for_execution(arn)
+    assert (final["status"], final.get("error")) == ("FAILED", "ReleaseRejected")
+    assert "CVE in etcd" in final["cause"]
+    record = DynamoDbLedger(aws.ledger_table).get(release.release_id)
+    assert record.status is ReleaseStatus.REJECTED and "prod" not in record.promoted_stages
+    assert pointer(aws) == before
+    assert DynamoDbApprovalStore(aws.approvals_table).get(release.release_id, "prod").status is ApprovalStatus.REJECTED
+
+
+def test_gate_expires(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
+) -> None:
+    release, arn = start(aws, upstream, template, 3)
+    await_gate(aws, release.release_id, arn)
+    final = aws.wait_for_execution(arn, timeout=APPROVAL_TIMEOUT + 30)
+    assert (final["status"], final.get("error")) == ("FAILED", "ApprovalExpired")
+    assert DynamoDbLedger(aws.ledger_table).get(release.release_id).status is ReleaseStatus.EXPIRED
+    assert decide(aws, people["alice"], release.release_id, "approve").status_code == 409  # too late
+
+
+def test_tampered_blob_fails_the_mirror_and_nothing_is_promoted(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, registries: tuple[Registry, Registry]
+) -> None:
+    upstream_registry, target = registries
+    release = upstream.publish_release(template, channel="1-20", number=4)
+    uri, digest = next(iter(release.images.items()))
+    repository = uri.split("/", 1)[1].rsplit(":", 1)[0]
+    blob = upstream_registry.blob_path(upstream_registry.layer_digests(repository, digest)[0])
+    blob.write_bytes(b"tampered" + blob.read_bytes()[8:])
+    arn = aws.start_adoption(workflow_input(release))
+    final = aws.wait_for_execution(arn)
+    assert (final["status"], final.get("error")) == ("FAILED", "AdoptionFailed")
+    assert "BlobVerificationError" in final["cause"] or "DigestMismatch" in final["cause"]
+    record = DynamoDbLedger(aws.ledger_table).get(release.release_id)
+    assert record.status is ReleaseStatus.FAILED and record.failure_cause
+    assert DynamoDbApprovalStore(aws.approvals_table).get(release.release_id, "prod") is None
+    tag = uri.rsplit(":", 1)[1]
+    assert httpx.head(f"{target.url}/v2/eksd/prod/{repository}/manifests/{tag}").status_code == 404
+
+
+def test_two_distinct_approvers_required_and_outsiders_refused(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
+) -> None:
+    rules = {"prod": {"approvers": [APPROVER_A, APPROVER_B], "required_approvals": 2}}
+    with aws.env(STAGE_RULES=json.dumps(rules)):
+        release, arn = start(aws, upstream, template, 5)
+        await_gate(aws, release.release_id, arn)
+        refused = decide(aws, people["mallory"], release.release_id, "approve")
+        assert refused.status_code == 403 and "not an approver" in refused.json()["error"]
+        forged = call(
+            aws,
+            people["mallory"],
+            "POST",
+            "/decisions",
+            {"release_id": release.release_id, "stage": "prod", "decision": "approve", "approver": APPROVER_B},
+        )
+        assert forged.status_code == 403  # who decides comes from the signature, never the body
+        first = decide(aws, people["alice"], release.release_id, "approve")
+        assert first.json()["status"] == "pending" and first.json()["approvals"] == 1
+        assert decide(aws, people["alice"], release.release_id, "approve").status_code == 409  # once per approver
+        assert aws.describe(arn)["status"] == "RUNNING"
+        second = decide(aws, people["bob"], release.release_id, "approve")
+        assert second.json()["status"] == "approved", second.text
+        assert aws.wait_for_execution(arn)["status"] == "SUCCEEDED"
+    decisions = DynamoDbLedger(aws.ledger_table).get(release.release_id).decisions
+    assert {d.approver for d in decisions} == {people["alice"].principal_arn, APPROVER_B}
+
+
+def test_unsigned_or_badly_signed_requests_are_refused(aws: LocalAws, people: dict[str, LocalIdentity]) -> None:
+    assert httpx.get(aws.approvals_url + "/approvals").status_code == 403
+    forged = LocalIdentity(people["alice"].principal_arn, people["alice"].access_key, "not-the-secret")
+    assert call(aws, forged, "GET", "/approvals").status_code == 403
+
+
+def test_rollback_repoints_to_an_earlier_promoted_release(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
+) -> None:
+    from eksd_adopt.cli.main import app
+
+    for number in (6, 7):
+        release, arn = start(aws, upstream, template, number)
+        await_gate(aws, release.release_id, arn)
+        assert decide(aws, people["bob"], release.release_id, "approve").status_code == 200
+        assert aws.wait_for_execution(arn)["status"] == "SUCCEEDED"
+    assert pointer(aws)["release_id"] == "1-20-7"
+    events = aws.subscribe_queue(aws.events_topic_arn, "events-rollback")
+    bob = people["bob"]
+    env = {
+        "AWS_ACCESS_KEY_ID": bob.access_key,
+        "AWS_SECRET_ACCESS_KEY": bob.secret_key,
+        "EKSD_ADOPT_APPROVALS_URL": aws.approvals_url,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    runner = CliRunner()
+    try:
+        refused = runner.invoke(app, ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "2"], env=env)
+        assert refused.exit_code == 1 and "never promoted" in refused.output
+        result = runner.invoke(app, ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "6"], env=env)
+        assert result.exit_code == 0, result.output
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    assert pointer(aws)["release_id"] == "1-20-6"
+    assert pointer(aws)["manifest_location"].endswith("eksd/prod/kubernetes-1-20/kubernetes-1-20-eks-6.yaml")
+    kinds = [json.loads(body)["event_type"] for body in aws.drain(events)]
+    assert "release.rolled_back" in kinds
