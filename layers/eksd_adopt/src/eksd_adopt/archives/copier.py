@@ -78,11 +78,12 @@ class _PartUploader:
                 if item is None:
                     return
                 if self._error is None:  # after a failure, drain without uploading
-                    number, data = item
-                    self.parts.append(self.store.upload_part(self.key, self.upload_id, number, data))
+                    self.parts.append(self.store.upload_part(self.key, self.upload_id, item[0], item[1]))
             except BaseException as exc:  # handed to the streaming thread, which raises it
                 self._error = exc
             finally:
+                # Drop the part now, not when the next one arrives: otherwise one more part stays alive.
+                item = None
                 self._queue.task_done()
 
     def _raise_pending(self) -> None:

@@ -14,7 +14,7 @@ import threading
 class DualHasher:
     """Feed chunks with :meth:`update`; :meth:`hexdigests` waits for the background hash to catch up."""
 
-    def __init__(self, *, backlog: int = 16) -> None:
+    def __init__(self, *, backlog: int = 4) -> None:
         # ``backlog`` bounds the memory held by chunks waiting for the sha512 thread.
         self._sha256 = hashlib.sha256()
         self._sha512 = hashlib.sha512()

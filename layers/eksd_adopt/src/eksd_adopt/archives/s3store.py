@@ -143,7 +143,7 @@ class S3ArchiveStore:
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=bytes(data) if isinstance(data, bytearray) else data,
+                Body=bytes(data),  # moto (and some HTTP stacks) want bytes; one transient copy of the part
                 ChecksumSHA256=checksum,
             )
         except (ClientError, BotoCoreError) as exc:
