@@ -164,7 +164,7 @@ def skopeo_mirror(upstream: Registry, target: Registry) -> Any:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         job = event["job"]
         source = job["source"].split("/", 1)[1]
-        repository, _, tag = source.rpartition(":")
+        repository = source.rpartition(":")[0]
         src = f"docker://127.0.0.1:{upstream.port}/{repository}@{job['known_digest']}"
         dst = f"docker://127.0.0.1:{target.port}/{job['target_repository']}:{job['tag']}"
         result = subprocess.run(
@@ -181,6 +181,7 @@ def skopeo_mirror(upstream: Registry, target: Registry) -> Any:
             ],
             capture_output=True,
             text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise BlobVerificationError(result.stderr.strip()[-500:])
