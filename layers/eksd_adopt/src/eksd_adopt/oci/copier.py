@@ -1,0 +1,541 @@
+"""The image copier: a release's multi-arch images into the target registry, by digest, verified, idempotent.
+
+One copy resolves the source tag to a digest once (the bytes of the manifest it serves), refuses a
+digest other than the release manifest's ``imageDigest``, then copies every blob (config and layers
+of every platform) and pushes the manifests byte for byte, children first, tagging last: a tag in
+the target always names a complete image. Blobs go through one worker pool shared by every image
+of a run, so the receiving registry always has several uploads in flight; a blob met twice in a
+run is uploaded once and mounted into any other repository that needs it; each blob's sha256 and
+size are checked while it streams, and a large blob is sent in chunks so memory stays constant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import httpx
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ConfigDict
+
+from eksd_adopt.endpoints import EndpointMap
+from eksd_adopt.oci.client import READ_CHUNK, RegistryClient
+from eksd_adopt.oci.errors import (
+    BlobVerificationError,
+    ImageDigestMismatchError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from eksd_adopt.oci.media import Descriptor, Manifest
+from eksd_adopt.plan import ImageCopyJob
+from eksd_adopt.policy import UpstreamPolicy
+from eksd_adopt.reference import ImageReference
+from eksd_adopt.retry import TransientError
+
+logger = Logger(child=True)
+
+MIB = 1024 * 1024
+DEFAULT_CHUNK_SIZE = 64 * MIB
+DEFAULT_MONOLITHIC_MAX = 4 * MIB
+
+
+class ImageCopyResult(BaseModel):
+    """What one image copy did; ``skipped`` means the target already had the digest under the tag."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    digest: str
+    target: str
+    blobs_uploaded: int = 0
+    blobs_mounted: int = 0
+    blobs_skipped: int = 0
+    bytes_uploaded: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+class RepositoryProvisioner(Protocol):
+    """Creates a target repository on demand (ECR); a plain OCI registry needs nothing."""
+
+    def ensure_repository(self, name: str) -> None: ...
+
+
+class BlobOutcome(StrEnum):
+    UPLOADED = "uploaded"
+    MOUNTED = "mounted"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class _BlobState:
+    """A blob's fate in this run: who owns its transfer and where it ended up."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    failed: bool = False
+
+
+@dataclass
+class _ImageTally:
+    uploaded: int = 0
+    mounted: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, outcome: BlobOutcome, size: int) -> None:
+        with self.lock:
+            if outcome is BlobOutcome.UPLOADED:
+                self.uploaded += 1
+                self.bytes += size
+            elif outcome is BlobOutcome.MOUNTED:
+                self.mounted += 1
+            else:
+                self.skipped += 1
+
+
+class SourceRegistries:
+    """Upstream registries: allow-list checked on the upstream reference, then mapped to a base URL."""
+
+    def __init__(
+        self,
+        policy: UpstreamPolicy | None = None,
+        endpoints: EndpointMap | None = None,
+        *,
+        client_factory: Callable[[str, str], RegistryClient] | None = None,
+    ) -> None:
+        self.policy = policy or UpstreamPolicy()
+        self.endpoints = endpoints or EndpointMap()
+        self._factory = client_factory or (lambda base, host: RegistryClient(base, display_host=host))
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def check(self, reference: ImageReference) -> None:
+        for rule in self.policy.image_registries:
+            if rule.host == reference.host.lower() and any(
+                reference.repository.startswith(prefix) for prefix in rule.path_prefixes
+            ):
+                return
+        raise RegistryError(f"{reference}: registry/repository is not allow-listed by the upstream policy")
+
+    def client(self, reference: ImageReference) -> RegistryClient:
+        self.check(reference)  # before mapping: an override cannot open a host the policy refuses
+        host = reference.host.lower()
+        with self._lock:
+            if host not in self._clients:
+                self._clients[host] = self._factory(self.endpoints.base_url(host), host)
+            return self._clients[host]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+class _VerifyingReader:
+    """Hashes a blob's chunks as they pass and refuses wrong bytes before the upload is committed."""
+
+    def __init__(
+        self, chunks: Iterator[bytes], descriptor: Descriptor, image: str, on_bytes: Callable[[int], None]
+    ) -> None:
+        self._chunks = chunks
+        self._descriptor = descriptor
+        self._image = image
+        self._hash = hashlib.sha256()
+        self._pending = b""
+        self._seen = 0
+        self._on_bytes = on_bytes
+
+    def _next(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        for chunk in self._chunks:
+            if chunk:
+                self._hash.update(chunk)
+                self._seen += len(chunk)
+                if self._seen > self._descriptor.size:
+                    self._fail(f"more than the {self._descriptor.size} bytes its descriptor says")
+                self._on_bytes(len(chunk))
+                return chunk
+        return b""
+
+    def take(self, length: int) -> Iterator[bytes]:
+        """Exactly ``length`` bytes, streamed (the body of one upload chunk)."""
+        left = length
+        while left:
+            data = self._next()
+            if not data:
+                self._fail(f"{self._seen} bytes, short of the {self._descriptor.size} its descriptor says")
+            if len(data) > left:
+                data, self._pending = data[:left], data[left:]
+            left -= len(data)
+            yield data
+
+    def read_all(self) -> bytes:
+        data = b"".join(self.take(self._descriptor.size))
+        self.finish()
+        return data
+
+    def finish(self) -> None:
+        """After the last chunk: the stream must end here and hash to the digest."""
+        if self._pending or self._next():
+            self._fail(f"more than the {self._descriptor.size} bytes its descriptor says")
+        actual = "sha256:" + self._hash.hexdigest()
+        if actual != self._descriptor.digest:
+            self._fail(f"the bytes served hash to {actual}")
+
+    def _fail(self, detail: str) -> None:
+        raise BlobVerificationError(self._image, self._descriptor.digest, detail)
+
+
+class ImageCopier:
+    """Copies images into one target registry. Thread-safe; one instance per run shares its blob pool."""
+
+    def __init__(
+        self,
+        target: RegistryClient,
+        *,
+        sources: SourceRegistries | None = None,
+        repositories: RepositoryProvisioner | None = None,
+        blob_concurrency: int = 6,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        monolithic_max: int = DEFAULT_MONOLITHIC_MAX,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        if chunk_size < 5 * MIB:
+            raise ValueError("chunk_size must be at least 5 MiB (ECR's smallest upload part)")
+        self.target = target
+        self.sources = sources or SourceRegistries()
+        self.repositories = repositories
+        self.chunk_size = chunk_size
+        self.monolithic_max = min(monolithic_max, chunk_size)
+        self.on_bytes = on_bytes or (lambda n: None)
+        self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
+        self._lock = threading.Lock()
+        self._blobs: dict[str, _BlobState] = {}
+        self._locations: dict[str, str] = {}  # digest -> a target repository known to hold it
+        self._created: set[str] = set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.sources.close()
+
+    def __enter__(self) -> ImageCopier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- public ---------------------------------------------------------------------------------
+
+    def copy(self, job: ImageCopyJob) -> ImageCopyResult:
+        """Copy one plan job (an upstream image with its tag) to ``target_repository:tag``."""
+        reference = job.source_reference
+        if not reference.tag:
+            raise RegistryError(f"{job.source}: an image job needs a tag")
+        source = self.sources.client(reference)
+        return self._copy(
+            source,
+            reference.repository,
+            reference.tag,
+            job.known_digest,
+            job.target_repository,
+            job.tag,
+            image=job.source,
+            mount_from_source=False,
+        )
+
+    def copy_within_registry(
+        self, source_repository: str, digest: str, target_repository: str, tag: str, *, allow_byte_copy: bool = False
+    ) -> ImageCopyResult:
+        """Promotion: the image at ``digest`` into another repository of the target registry, by blob mount.
+
+        No layer bytes move; a registry that refuses a mount is an error unless ``allow_byte_copy``.
+        """
+        return self._copy(
+            self.target,
+            source_repository,
+            digest,
+            digest,
+            target_repository,
+            tag,
+            image=f"{self.target.host}/{source_repository}@{digest}",
+            mount_from_source=True,
+            allow_byte_copy=allow_byte_copy,
+        )
+
+    def copy_all(
+        self,
+        jobs: Sequence[ImageCopyJob],
+        *,
+        concurrency: int = 4,
+        on_done: Callable[[ImageCopyJob, ImageCopyResult | None, Exception | None], None] | None = None,
+    ) -> list[tuple[ImageCopyJob, ImageCopyResult | None, Exception | None]]:
+        """Every job, ``concurrency`` images at a time (their blobs share the pool); one failure stops no other."""
+
+        def one(job: ImageCopyJob) -> tuple[ImageCopyJob, ImageCopyResult | None, Exception | None]:
+            try:
+                outcome: tuple[ImageCopyJob, ImageCopyResult | None, Exception | None] = (job, self.copy(job), None)
+            except (RegistryError, TransientError, httpx.HTTPError) as exc:
+                logger.warning("image copy failed", extra={"image": job.source, "error": str(exc)})
+                outcome = (job, None, exc)
+            if on_done:
+                on_done(*outcome)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="image") as images:
+            return list(images.map(one, jobs))
+
+    # --- one image ------------------------------------------------------------------------------
+
+    def _copy(
+        self,
+        source: RegistryClient,
+        source_repository: str,
+        reference: str,
+        known_digest: str | None,
+        target_repository: str,
+        tag: str,
+        *,
+        image: str,
+        mount_from_source: bool,
+        allow_byte_copy: bool = True,
+    ) -> ImageCopyResult:
+        started = time.monotonic()
+        target_ref = f"{self.target.host}/{target_repository}:{tag}"
+
+        def result(digest: str, tally: _ImageTally | None = None) -> ImageCopyResult:
+            skipped = tally is None
+            tally = tally or _ImageTally()
+            return ImageCopyResult(
+                source=image,
+                digest=digest,
+                target=target_ref,
+                blobs_uploaded=tally.uploaded,
+                blobs_mounted=tally.mounted,
+                blobs_skipped=tally.skipped,
+                bytes_uploaded=tally.bytes,
+                seconds=round(time.monotonic() - started, 3),
+                skipped=skipped,
+            )
+
+        # With the digest known up front, an image already there costs one HEAD and no upstream call.
+        if known_digest and self._target_has(target_repository, tag, known_digest):
+            return result(known_digest)
+        root = source.get_manifest(source_repository, reference)
+        if known_digest and root.digest != known_digest:
+            raise ImageDigestMismatchError(image, known_digest, root.digest)
+        if not known_digest and self._target_has(target_repository, tag, root.digest):
+            return result(root.digest)
+
+        manifests = self._manifest_tree(source, source_repository, root, image)
+        blobs: dict[str, Descriptor] = {}
+        for manifest in manifests:
+            if not manifest.is_index:
+                for blob in manifest.blobs(f"{image}@{manifest.digest}"):
+                    blobs.setdefault(blob.digest, blob)
+        self._ensure_repository(target_repository)
+
+        tally = _ImageTally()
+        mount_from = source_repository if mount_from_source else None
+        futures: list[Future[BlobOutcome]] = [
+            self._pool.submit(
+                self._ensure_blob,
+                source,
+                source_repository,
+                target_repository,
+                blob,
+                image,
+                mount_from,
+                allow_byte_copy,
+            )
+            for blob in blobs.values()
+        ]
+        errors: list[BaseException] = []
+        for blob, future in zip(blobs.values(), futures, strict=True):
+            try:
+                tally.add(future.result(), blob.size)
+            except Exception as exc:  # every blob is waited for, then the first error raised
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        # Children by digest first, then the root under the tag: a tag only ever names a whole image.
+        for manifest in manifests[:-1]:
+            self.target.put_manifest(target_repository, manifest.digest, manifest)
+        self.target.put_manifest(target_repository, tag, root)
+        logger.info(
+            "image copied",
+            extra={
+                "image": image,
+                "digest": root.digest,
+                "target": target_ref,
+                "uploaded": tally.uploaded,
+                "mounted": tally.mounted,
+                "skipped": tally.skipped,
+                "bytes": tally.bytes,
+            },
+        )
+        return result(root.digest, tally)
+
+    def _target_has(self, repository: str, tag: str, digest: str) -> bool:
+        existing = self.target.head_manifest(repository, tag)
+        return existing is not None and existing.digest == digest
+
+    def _manifest_tree(self, source: RegistryClient, repository: str, root: Manifest, image: str) -> list[Manifest]:
+        """Every manifest under ``root`` (children before parents, root last), each checked against its digest."""
+        ordered: list[Manifest] = []
+
+        def walk(manifest: Manifest, depth: int) -> None:
+            if manifest.is_index:
+                if depth > 2:
+                    raise RegistryError(f"{image}: indexes nested too deep")
+                for child in manifest.children(f"{image}@{manifest.digest}"):
+                    walk(source.get_manifest(repository, child.digest), depth + 1)
+            ordered.append(manifest)
+
+        walk(root, 0)
+        return ordered
+
+    def _ensure_repository(self, name: str) -> None:
+        if self.repositories is None:
+            return
+        with self._lock:
+            if name in self._created:
+                return
+        self.repositories.ensure_repository(name)
+        with self._lock:
+            self._created.add(name)
+
+    # --- one blob -------------------------------------------------------------------------------
+
+    def _ensure_blob(
+        self,
+        source: RegistryClient,
+        source_repository: str,
+        repository: str,
+        blob: Descriptor,
+        image: str,
+        mount_from: str | None,
+        allow_byte_copy: bool,
+    ) -> BlobOutcome:
+        with self._lock:
+            state = self._blobs.get(blob.digest)
+            owner = state is None
+            if state is None:
+                state = self._blobs[blob.digest] = _BlobState()
+        if not owner:
+            # Another image of this run is moving the same blob (its owner is already running in
+            # this pool, so waiting cannot deadlock); afterwards it is a mount, or nothing at all.
+            state.done.wait()
+            with self._lock:
+                if not state.failed and self._locations.get(blob.digest) == repository:
+                    return BlobOutcome.SKIPPED
+        try:
+            outcome = self._place_blob(source, source_repository, repository, blob, image, mount_from, allow_byte_copy)
+        except BaseException:
+            if owner:
+                state.failed = True
+            raise
+        finally:
+            if owner:
+                state.done.set()
+        return outcome
+
+    def _place_blob(
+        self,
+        source: RegistryClient,
+        source_repository: str,
+        repository: str,
+        blob: Descriptor,
+        image: str,
+        mount_from: str | None,
+        allow_byte_copy: bool,
+    ) -> BlobOutcome:
+        # ECR does not say on a mount whether the blob was already there: HEAD first, always.
+        if self.target.blob_exists(repository, blob.digest):
+            self._remember(blob.digest, repository)
+            return BlobOutcome.SKIPPED
+        with self._lock:
+            known = self._locations.get(blob.digest)
+        mount_source = mount_from or (known if known != repository else None)
+        session: str | None = None
+        if mount_source:
+            session = self.target.mount_blob(repository, blob.digest, mount_source)
+            if session is None:
+                self._remember(blob.digest, repository)
+                return BlobOutcome.MOUNTED
+            if not allow_byte_copy:
+                self.target.cancel_upload(repository, session)
+                raise RegistryError(
+                    f"{image}: {self.target.host} refused to mount {blob.digest} from {mount_source} into "
+                    f"{repository}; promotion moves no bytes (enable cross-repository blob mounting)"
+                )
+        self._upload_blob(source, source_repository, repository, blob, image, session)
+        self._remember(blob.digest, repository)
+        return BlobOutcome.UPLOADED
+
+    def _remember(self, digest: str, repository: str) -> None:
+        with self._lock:
+            self._locations[digest] = repository
+
+    def _upload_blob(
+        self,
+        source: RegistryClient,
+        source_repository: str,
+        repository: str,
+        blob: Descriptor,
+        image: str,
+        session: str | None,
+    ) -> None:
+        """Stream one blob from the source into a session; any failure restarts in a new session."""
+        what = f"{image}: blob {blob.digest} into {self.target.host}/{repository}"
+        policy = self.target.retry
+        try:
+            for attempt in policy.retrying(on_retry=lambda state: _log_retry(what, state)):
+                with attempt:
+                    location = session or self.target.start_upload(repository)
+                    session = None  # a failed session is never reused: ECR answers 416 to that
+                    try:
+                        self._send_blob(source, source_repository, repository, blob, image, location)
+                    except BaseException:
+                        self.target.cancel_upload(repository, location)
+                        raise
+        except (TransientError, httpx.TransportError) as exc:
+            if isinstance(exc, RegistryUnavailableError):
+                raise
+            raise RegistryUnavailableError(f"{what}: still failing after {policy.attempts} attempts: {exc}") from exc
+
+    def _send_blob(
+        self,
+        source: RegistryClient,
+        source_repository: str,
+        repository: str,
+        blob: Descriptor,
+        image: str,
+        location: str,
+    ) -> None:
+        with source.open_blob(source_repository, blob.digest, chunk_size=READ_CHUNK) as chunks:
+            reader = _VerifyingReader(chunks, blob, image, self.on_bytes)
+            if blob.size <= self.monolithic_max:
+                # Small blobs: verified in memory (bounded), then one PUT.
+                self.target.finish_upload(repository, location, blob.digest, reader.read_all())
+                return
+            offset = 0
+            while offset < blob.size:
+                length = min(self.chunk_size, blob.size - offset)
+                location = self.target.patch_upload(repository, location, reader.take(length), offset, length)
+                offset += length
+            reader.finish()  # the digest is checked before the session is committed
+            self.target.finish_upload(repository, location, blob.digest)
+
+
+def _log_retry(what: str, state: object) -> None:
+    outcome = getattr(state, "outcome", None)
+    error = outcome.exception() if outcome is not None else None
+    logger.warning("retrying blob transfer", extra={"blob": what, "error": str(error)})
