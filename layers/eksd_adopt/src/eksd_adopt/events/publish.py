@@ -12,6 +12,8 @@ class EventPublisher(Protocol):
 
 
 class InMemoryPublisher:
+    """Keeps what was published, in order, for tests and the local runtime."""
+
     def __init__(self) -> None:
         self.events: list[ReleaseEvent] = []
 
