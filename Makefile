@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := docker-registry skopeo
 LAYER_DIR := build/layer
 
-.PHONY: demo test lint typecheck pytest bench synth layer install system clean
+.PHONY: demo test lint typecheck pytest bench synth layer install system clean schemas
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt layers/eksd_adopt/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ synth: install layer
 
 demo: install layer
 	$(VENV)/bin/eksd-adopt demo
+
+# Event JSON Schemas and the generated part of docs/events.md, from the event models (a test checks they are current).
+schemas: $(VENV)/.installed
+	$(PY) -m eksd_adopt.events.schema_gen schemas/ --docs docs/events.md
 
 bench: install layer
 	$(PY) -m bench $(BENCH)

@@ -10,6 +10,7 @@ from eksd_adopt.cli import (
     demo,
     mirror_archives,  # noqa: F401 - registers `mirror archives`
     release,
+    subscriptions,
 )
 from eksd_adopt.cli.approvals import approvals_app
 from eksd_adopt.cli.mirror import mirror_app
@@ -32,6 +33,9 @@ app.add_typer(approvals_app, name="approvals")
 app.command()(approvals.approve)
 app.command()(approvals.reject)
 app.command()(approvals.rollback)
+app.command()(subscriptions.subscribe)
+app.command()(subscriptions.subscriptions)
+app.command()(subscriptions.unsubscribe)
 
 
 def main() -> None:

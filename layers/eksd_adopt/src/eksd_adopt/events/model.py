@@ -7,7 +7,6 @@ generated into ``schemas/`` and checked in; ``docs/events.md`` shows an example 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,14 +19,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, m
 SCHEMA_VERSION: Literal["1"] = "1"
 
 CHANNEL_PATTERN = r"^[1-9][0-9]*-(0|[1-9][0-9]*)$"
+RELEASE_ID_PATTERN = r"^[1-9][0-9]*-(0|[1-9][0-9]*)-[1-9][0-9]*$"
 KUBERNETES_MINOR_PATTERN = r"^[1-9][0-9]*\.(0|[1-9][0-9]*)$"
 STAGE_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 # SNS message attributes cannot be empty, so an event without a stage says so with this word;
 # it is therefore not a valid stage name.
 NO_STAGE = "none"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-
-_STAGE = re.compile(STAGE_PATTERN)
 
 
 class EventType(StrEnum):
@@ -50,6 +48,10 @@ def kubernetes_minor_of(channel: str) -> str:
     return channel.replace("-", ".", 1)
 
 
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -58,7 +60,7 @@ def _utcnow() -> datetime:
 class EventDetail(BaseModel):
     """Base of every ``detail`` object; unknown keys are refused so a typo fails where it is made."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
     def __getitem__(self, key: str) -> Any:
         # Lets code written against the seed's ``detail: dict`` keep reading ``event.detail["key"]``.
@@ -164,16 +166,19 @@ class ReleaseEvent(BaseModel):
     )
     event_type: EventType = Field(description="What happened; also the `event_type` message attribute.")
     occurred_at: AwareDatetime = Field(default_factory=_utcnow, description="When it happened (UTC).")
-    release_id: str = Field(description="`<channel>-<number>`, e.g. 1-30-58.")
+    release_id: str = Field(pattern=RELEASE_ID_PATTERN, description="`<channel>-<number>`, e.g. 1-30-58.")
     channel: str = Field(pattern=CHANNEL_PATTERN, description="EKS-D release channel, e.g. 1-30.")
     number: int = Field(ge=1, description="Release number within the channel.")
     kubernetes_version: str | None = Field(default=None, description="Kubernetes version, e.g. v1.30.9.")
     kubernetes_minor: str = Field(
-        default="",
+        default="",  # filled from the channel before validation; never published empty
         pattern=KUBERNETES_MINOR_PATTERN,
         description="Kubernetes minor, e.g. 1.30 (derived from the channel).",
+        json_schema_extra=_drop_default,
     )
-    stage: str | None = Field(default=None, description="The stage concerned (e.g. staging, prod), if any.")
+    stage: str | None = Field(
+        default=None, pattern=STAGE_PATTERN, description="The stage concerned (e.g. staging, prod), if any."
+    )
     manifest_location: str | None = Field(default=None, description="URI of the release manifest concerned.")
     detail: EventDetail = Field(default_factory=EventDetail, description="What this event is about.")
 
@@ -198,8 +203,8 @@ class ReleaseEvent(BaseModel):
             raise ValueError(f"release_id {self.release_id!r} is not <channel>-<number> ({self.channel}-{self.number})")
         if self.kubernetes_minor != kubernetes_minor_of(self.channel):
             raise ValueError(f"kubernetes_minor {self.kubernetes_minor!r} does not match channel {self.channel!r}")
-        if self.stage is not None and (self.stage == NO_STAGE or not _STAGE.match(self.stage)):
-            raise ValueError(f"stage {self.stage!r} must match {STAGE_PATTERN} and not be {NO_STAGE!r}")
+        if self.stage == NO_STAGE:
+            raise ValueError(f"stage {NO_STAGE!r} is reserved for events without a stage; leave stage unset")
         if self.stage_required and self.stage is None:
             raise ValueError(f"{self.event_type.value} needs a stage")
         return self
