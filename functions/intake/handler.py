@@ -20,7 +20,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.errors import NotificationError
-from eksd_adopt.intake import AdoptOutcome, AdoptResult, IntakeService, IntakeSettings, InvalidManifestError, wiring
+from eksd_adopt.intake import (
+    AdoptOutcome,
+    AdoptResult,
+    IntakeService,
+    IntakeSettings,
+    InvalidManifestError,
+    ManifestNotPublishedError,
+    wiring,
+)
 from eksd_adopt.notification import parse_envelope
 
 logger = Logger()
@@ -36,7 +44,9 @@ def handler(event: dict[str, Any], context: LambdaContext, service: IntakeServic
     settings = IntakeSettings.from_env(os.environ)
     with wiring.http_client() as client:
         intake = service or wiring.intake_service(settings, client)
-        processor = BatchProcessor(event_type=EventType.SQS)
+        # Report failures item by item even when all fail: the failed ones come back, the DLQ catches
+        # what keeps failing, and an invocation error would say nothing the items do not.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
         def record_handler(record: SQSRecord) -> dict[str, Any]:
             return handle_record(record, intake, settings).model_dump(mode="json")
@@ -56,7 +66,13 @@ def handle_record(record: SQSRecord, intake: IntakeService, settings: IntakeSett
         logger.error("notification refused", extra={"reason": str(exc)})
         raise
     logger.append_keys(channel=announcement.channel, number=announcement.number, sns_message_id=announcement.message_id)
-    result = intake.handle_announcement(announcement, retry_not_found_until=_retry_until(record, settings))
+    try:
+        result = intake.handle_announcement(announcement, retry_not_found_until=_retry_until(record, settings))
+    except ManifestNotPublishedError as exc:
+        # Expected right after a release: the message comes back after the visibility timeout.
+        metrics.add_metric(name="ManifestsNotYetPublished", unit=MetricUnit.Count, value=1)
+        logger.warning("manifest not published yet; retrying later", extra={"reason": str(exc)})
+        raise
     logger.info("announcement handled", extra={"release_id": result.release_id, "outcome": result.outcome.value})
     metrics.add_metric(name=_METRIC[result.outcome], unit=MetricUnit.Count, value=1)
     if result.outcome is AdoptOutcome.INVALID:

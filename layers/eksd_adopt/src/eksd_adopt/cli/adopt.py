@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 from rich.table import Table
@@ -43,12 +44,15 @@ def adopt(
         fail("name a release: --channel [--number], or --manifest-url", EXIT_USAGE)
     if manifest_url is not None and number is not None:
         fail("--number and --manifest-url exclude each other (the manifest names its number)", EXIT_USAGE)
-    endpoints = parse_endpoints(endpoint)
+    # --endpoint wins; otherwise the same EKSD_ADOPT_ENDPOINTS the functions read (the local runtime sets it).
+    endpoints = (
+        ",".join(parse_endpoints(endpoint).to_strings()) if endpoint else os.environ.get("EKSD_ADOPT_ENDPOINTS", "")
+    )
     values = {
         "LEDGER_TABLE": ledger_table,
         "STATE_MACHINE_ARN": state_machine_arn,
         "EVENTS_TOPIC_ARN": events_topic_arn or "",
-        "EKSD_ADOPT_ENDPOINTS": ",".join(endpoints.to_strings()),
+        "EKSD_ADOPT_ENDPOINTS": endpoints,
         "EKSD_ADOPT_POLICY": policy or "",
     }
     try:
