@@ -18,7 +18,7 @@ from eksd_adopt.release import validate_manifest
 from tests.conftest import TESTDATA
 
 BASE = yaml.safe_load((TESTDATA / "kubernetes-1-20-eks-1.yaml").read_text())
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
