@@ -16,6 +16,10 @@ class DeploymentSettings(BaseModel):
     prefix: str = "eksd"
     stages: tuple[str, ...] = ("prod",)
     log_retention_days: int = 365
+    # Intake: which channels to adopt (an explicit list wins over "every channel from this minor on").
+    tracked_channels: tuple[str, ...] = ()
+    track_from_minor: str | None = Field(default="1-30", pattern=r"^\d+-\d+$")
+    reconcile_minutes: int = Field(default=15, ge=1, le=1440)
 
     @classmethod
     def from_context(cls, node: Any) -> DeploymentSettings:

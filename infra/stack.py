@@ -9,7 +9,10 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.intake import Intake
+from infra.constructs.ledger import ReleaseLedger
 from infra.constructs.mirror_storage import MirrorStorage
+from infra.constructs.operators import OperatorsTopic
 from infra.constructs.shared_layer import DomainLayer
 from infra.function_factory import FunctionFactory
 from infra.settings import DeploymentSettings
@@ -35,6 +38,26 @@ class EksdAdoptStack(cdk.Stack):
             description="Validate an EKS-D release manifest and plan its copy jobs",
         )
         self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
+        self.operators = OperatorsTopic(self, "Operators")
+        self.ledger = ReleaseLedger(self, "Ledger")
+        self.intake = Intake(
+            self,
+            "Intake",
+            functions=self.functions,
+            ledger=self.ledger,
+            # Placeholder until the workflow construct is composed here: the same name, so the grant is exact.
+            state_machine_arn=self.format_arn(
+                service="states",
+                resource="stateMachine",
+                resource_name="eksd-adopt-release",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            upstream_topic_arn=settings.upstream_topic_arn,
+            alarm_topic=self.operators.topic,
+            tracked_channels=settings.tracked_channels,
+            track_from_minor=settings.track_from_minor,
+            reconcile_every=cdk.Duration.minutes(settings.reconcile_minutes),
+        )
 
 
 _RETENTION = {
