@@ -37,6 +37,7 @@ class LocalRegistry:
     def __init__(self, root: Path | None = None, *, binary: str = REGISTRY_BINARY) -> None:
         self._own_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="eksd-registry-"))
+        self.root.mkdir(parents=True, exist_ok=True)
         self.binary = binary
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,307 @@
+"""Image mirror: a release-shaped set between two local registries, eksd-adopt vs ``skopeo copy --all`` per image.
+
+The set: the 17 images of ``kubernetes-1-20-eks-1``, each an OCI index of linux/amd64 + linux/arm64,
+4-6 layers per platform (1 MiB to 200 MiB of random bytes), a 20 MiB base layer per arch in all 17
+images and a 6 MiB layer per arch in 8 of them: about 1.5 GiB unique. It is generated once per run
+into a source ``docker-registry``; each tool copies it into its own fresh ``docker-registry``
+(cold), then again (warm: everything present). skopeo runs image after image, as ``skopeo sync``
+does, with ``--all --preserve-digests`` and its blob-info cache cleared before the cold run.
+Ours runs in a subprocess (process start and imports counted, like skopeo's). Peak RSS is taken
+from the kernel (``wait4``) for a copy of one image holding a single 1 GiB layer.
+Goals: cold >= 1.5x skopeo, warm >= 10x skopeo, peak RSS on the 1 GiB layer <= 200 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parent.parent
+UNIQUE_TARGET = int(1.5 * 1024**3) - 2 * 26 * MIB * 1  # minus the shared layers (counted once)
+SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
+WARM_ROUNDS = 3
+CONCURRENCY = 4
+BLOB_CONCURRENCY = 6
+
+
+def _image_names() -> list[tuple[str, str]]:
+    """(repository, tag) of every image in kubernetes-1-20-eks-1, as upstream names them."""
+    from eksd_adopt.plan import plan_release
+    from eksd_adopt.release.validate import validate_manifest
+
+    text = (REPO_ROOT / "testdata" / "eksd" / "kubernetes-1-20-eks-1.yaml").read_text()
+    release = validate_manifest(text, source="kubernetes-1-20-eks-1.yaml").require_valid(strict=False)
+    plan = plan_release(release, prefix="eksd")
+    names = []
+    for job in plan.images:
+        reference = job.source_reference
+        names.append((reference.repository, reference.tag or "latest"))
+    return names
+
+
+def _layer_plan(names: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Per image: unique layer sizes (per platform) and which shared layers it has, ~1.5 GiB unique in all."""
+    rng = random.Random(7)
+    raw = [[rng.uniform(0, 1) ** 2.2 for _ in range(rng.randint(2, 4))] for _ in names]
+    scale = UNIQUE_TARGET / 2 / sum(sum(sizes) for sizes in raw)  # 2 platforms
+    images = []
+    for index, ((repository, tag), sizes) in enumerate(zip(names, raw, strict=True)):
+        layer_sizes = [int(min(200 * MIB, max(1 * MIB, s * scale))) for s in sizes]
+        shared = ["base"] + (["common"] if index % 2 == 0 and index < 16 else [])
+        images.append({"repository": repository, "tag": tag, "layer_sizes": layer_sizes, "shared": shared})
+    return images
+
+
+def _publish(source_url: str, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from eksd_adopt.local.images import SharedLayer, publish_image
+
+    shared = {"base": SharedLayer("base", 20 * MIB), "common": SharedLayer("common", 6 * MIB)}
+
+    def one(image: dict[str, Any]) -> dict[str, Any]:
+        digest = publish_image(
+            source_url,
+            image["repository"],
+            image["tag"],
+            layer_sizes=image["layer_sizes"],
+            shared_layers=[shared[name] for name in image["shared"]],
+            seed="bench",
+        )
+        return {**image, "digest": digest}
+
+    # Publish the shared layers once first so parallel publishers do not race on them.
+    first = one(images[0])
+    with ThreadPoolExecutor(4) as pool:
+        return [first, *pool.map(one, images[1:])]
+
+
+def _jobs(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "component": "bench",
+            "asset": image["repository"].rsplit("/", 1)[-1] + "-image",
+            "source": f"public.ecr.aws/{image['repository']}:{image['tag']}",
+            "known_digest": image["digest"],
+            "target_repository": f"eksd/staging/{image['repository']}",
+            "tag": image["tag"],
+        }
+        for image in images
+    ]
+
+
+def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
+    """In a fresh process: copy every job with the real copier; print a JSON line."""
+    from eksd_adopt.endpoints import EndpointMap
+    from eksd_adopt.oci.client import RegistryClient, default_http_client
+    from eksd_adopt.oci.copier import ImageCopier, SourceRegistries
+    from eksd_adopt.plan import ImageCopyJob
+    from eksd_adopt.policy import ImageRegistryRule, UpstreamPolicy
+
+    jobs = [ImageCopyJob.model_validate(j) for j in json.loads(Path(jobs_path).read_text())]
+    policy = UpstreamPolicy(image_registries=(ImageRegistryRule(host="public.ecr.aws", path_prefixes=("",)),))
+    connections = BLOB_CONCURRENCY + CONCURRENCY + 2
+    sources = SourceRegistries(
+        policy,
+        EndpointMap.parse([f"public.ecr.aws={source_url}"]),
+        client_factory=lambda base, host: RegistryClient(
+            base, display_host=host, http=default_http_client(connections)
+        ),
+    )
+    target = RegistryClient(target_url, http=default_http_client(connections))
+    started = time.perf_counter()
+    with ImageCopier(target, sources=sources, blob_concurrency=BLOB_CONCURRENCY) as copier:
+        outcomes = copier.copy_all(jobs, concurrency=CONCURRENCY)
+    seconds = time.perf_counter() - started
+    failed = [str(error) for _, _, error in outcomes if error]
+    if failed:
+        raise SystemExit("; ".join(failed))
+    results = [r for _, r, _ in outcomes if r]
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "uploaded": sum(r.blobs_uploaded for r in results),
+                "mounted": sum(r.blobs_mounted for r in results),
+                "skipped": sum(r.blobs_skipped for r in results),
+                "bytes": sum(r.bytes_uploaded for r in results),
+            }
+        )
+    )
+
+
+def _run_rss(argv: list[str]) -> tuple[float, int, str]:
+    """Like _timed, but the peak RSS of exactly this child (wait4)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
+    assert process.stdout and process.stderr
+    out = process.stdout.read()
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} failed: {err.decode()[-2000:]}")
+    return seconds, int(usage.ru_maxrss) * 1024, out.decode()
+
+
+def _ours(source_url: str, target_url: str, jobs_path: Path) -> dict[str, Any]:
+    seconds, rss, out = _run_rss(
+        [sys.executable, "-m", "bench.images", "--worker", source_url, target_url, str(jobs_path)]
+    )
+    data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    data["wall"] = seconds
+    data["rss"] = rss
+    return data
+
+
+def _skopeo_all(source: str, target: str, jobs: list[dict[str, Any]]) -> tuple[float, int]:
+    """skopeo copy --all per image, one after another; wall seconds and the largest child RSS."""
+    started = time.perf_counter()
+    peak = 0
+    for job in jobs:
+        repository = job["source"].split("/", 1)[1].rsplit(":", 1)[0]
+        _, rss, _ = _run_rss(
+            [
+                "skopeo",
+                "copy",
+                "--all",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                "-q",
+                f"docker://{source}/{repository}@{job['known_digest']}",
+                f"docker://{target}/{job['target_repository']}:{job['tag']}",
+            ]
+        )
+        peak = max(peak, rss)
+    return time.perf_counter() - started, peak
+
+
+def _clear_skopeo_cache() -> None:
+    # skopeo remembers where blobs live and would mount them: a cold copy must start without it.
+    SKOPEO_CACHE.unlink(missing_ok=True)
+
+
+def _digest_of(host: str, repository: str, tag: str) -> str:
+    import hashlib
+
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host}/{repository}:{tag}"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def run() -> None:
+    from eksd_adopt.local.images import publish_image
+    from eksd_adopt.local.registry import LocalRegistry
+
+    base = Path(os.environ.get("EKSD_BENCH_DIR") or tempfile.mkdtemp(prefix="bench-images-"))
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            LocalRegistry(base / "source") as source,
+            LocalRegistry(base / "ours") as ours_target,
+            LocalRegistry(base / "skopeo") as skopeo_target,
+        ):
+            started = time.perf_counter()
+            images = _publish(source.url, _layer_plan(_image_names()))
+            unique = sum(f.stat().st_size for f in (base / "source" / "data").rglob("data") if "/blobs/" in str(f))
+            jobs = _jobs(images)
+            jobs_path = base / "jobs.json"
+            jobs_path.write_text(json.dumps(jobs))
+            print(
+                f"set: {len(jobs)} images x 2 platforms, {unique / 1024**3:.2f} GiB unique, "
+                f"published in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+
+            _clear_skopeo_cache()
+            skopeo_cold, _ = _skopeo_all(source.host, skopeo_target.host, jobs)
+            ours_cold = _ours(source.url, ours_target.url, jobs_path)
+            assert ours_cold["uploaded"] > 0
+            for job in jobs:  # both copies are the source's digests, checked independently
+                assert _digest_of(ours_target.host, job["target_repository"], job["tag"]) == job["known_digest"]
+            skopeo_warm, ours_warm = [], []
+            for _ in range(WARM_ROUNDS):
+                skopeo_warm.append(_skopeo_all(source.host, skopeo_target.host, jobs)[0])
+                warm = _ours(source.url, ours_target.url, jobs_path)
+                assert warm["uploaded"] == 0 and warm["bytes"] == 0, warm
+                ours_warm.append(warm["wall"])
+
+            # Peak memory: one image whose single layer is 1 GiB.
+            big = publish_image(
+                source.url, "eks-distro/bench/big-layer", "v1", platforms=["linux/amd64"], layer_sizes=[1024 * MIB]
+            )
+            big_jobs = base / "big.json"
+            big_jobs.write_text(
+                json.dumps(
+                    [
+                        {
+                            "component": "bench",
+                            "asset": "big-image",
+                            "source": "public.ecr.aws/eks-distro/bench/big-layer:v1",
+                            "known_digest": big,
+                            "target_repository": "eksd/staging/eks-distro/bench/big-layer",
+                            "tag": "v1",
+                        }
+                    ]
+                )
+            )
+            big_run = _ours(source.url, ours_target.url, big_jobs)
+            _, skopeo_big_rss = _skopeo_all(
+                source.host,
+                skopeo_target.host,
+                [json.loads(big_jobs.read_text())[0]],
+            )
+    finally:
+        if not os.environ.get("EKSD_BENCH_DIR"):
+            shutil.rmtree(base, ignore_errors=True)
+
+    gib = unique / 1024**3
+    warm_skopeo = statistics.median(skopeo_warm)
+    warm_ours = statistics.median(ours_warm)
+    cold_ratio = skopeo_cold / ours_cold["wall"]
+    warm_ratio = warm_skopeo / warm_ours
+    print(
+        f"\n{len(jobs)} images x 2 platforms, {gib:.2f} GiB unique; two docker-registry 2.8 on loopback; "
+        f"ours: {CONCURRENCY} images / {BLOB_CONCURRENCY} blobs in flight; warm = median of {WARM_ROUNDS}"
+    )
+    print(f"{'run':<44}{'skopeo copy --all':>18}{'eksd-adopt':>12}{'ratio':>9}{'goal':>8}")
+    print(
+        f"{'cold copy (s)':<44}{skopeo_cold:>18.2f}{ours_cold['wall']:>12.2f}{cold_ratio:>8.2f}x{'>=1.5x':>8}"
+        f"  {'met' if cold_ratio >= 1.5 else 'NOT met'}"
+    )
+    print(
+        f"{'  throughput (MB/s, unique bytes)':<44}{unique / 1e6 / skopeo_cold:>18.0f}"
+        f"{unique / 1e6 / ours_cold['wall']:>12.0f}"
+    )
+    print(
+        f"{'warm re-run, all present (s)':<44}{warm_skopeo:>18.2f}{warm_ours:>12.2f}{warm_ratio:>8.2f}x{'>=10x':>8}"
+        f"  {'met' if warm_ratio >= 10 else 'NOT met'}"
+    )
+    print(
+        f"{'peak RSS, one 1 GiB layer (MiB)':<44}{skopeo_big_rss / MIB:>18.0f}{big_run['rss'] / MIB:>12.0f}"
+        f"{'':>9}{'<=200':>8}  {'met' if big_run['rss'] <= 200 * MIB else 'NOT met'}"
+    )
+    print(
+        f"ours, cold: {ours_cold['uploaded']} blobs uploaded, {ours_cold['mounted']} mounted, "
+        f"{ours_cold['skipped']} skipped, {ours_cold['bytes'] / 1e6:.0f} MB sent; 1 GiB layer copied in "
+        f"{big_run['wall']:.1f} s"
+    )
+
+
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "--worker":
+    _worker(*sys.argv[2:])

@@ -1,0 +1,213 @@
+"""A fault-injecting HTTP proxy for registries: 429 with Retry-After, 5xx, resets mid-body, wrong bytes.
+
+It forwards every request to an upstream registry (streaming both ways) and, when a rule matches
+the method and path, injects its fault for the rule's next ``times`` matching requests. It can also
+stand in front of a registry as ECR Public does, demanding an anonymous bearer token
+(``WWW-Authenticate: Bearer realm=...``) that it hands out at ``/token``. Every request is
+recorded, so tests can assert what the client did.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"})
+
+
+class Fault(StrEnum):
+    TOO_MANY_REQUESTS = "429"
+    SERVER_ERROR = "500"
+    RESET_MID_BODY = "reset"
+    WRONG_BYTES = "corrupt"
+
+
+@dataclass
+class FaultRule:
+    """Inject ``fault`` into the next ``times`` requests whose method and path match."""
+
+    fault: Fault
+    path: str  # a regular expression searched in the request path
+    method: str = "GET"
+    times: int = 1
+    retry_after: int | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.hits < self.times and method == self.method and re.search(self.path, path) is not None
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    status: int
+    fault: Fault | None = None
+
+
+@dataclass
+class _State:
+    rules: list[FaultRule] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FaultProxy:
+    """``with FaultProxy(upstream_url) as proxy: proxy.url``; add rules with :meth:`inject`."""
+
+    def __init__(self, upstream_url: str, *, require_token: bool = False) -> None:
+        self.upstream_url = upstream_url.rstrip("/")
+        self.require_token = require_token
+        self.token = secrets.token_hex(8)
+        self.state = _State()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._client = httpx.Client(timeout=60.0)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def inject(
+        self, fault: Fault, path: str, *, method: str = "GET", times: int = 1, retry_after: int | None = None
+    ) -> FaultRule:
+        rule = FaultRule(fault, path, method, times, retry_after)
+        with self.state.lock:
+            self.state.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self.state.lock:
+            self.state.rules.clear()
+            self.state.requests.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def start(self) -> FaultProxy:
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        self._client.close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _take_rule(self, method: str, path: str) -> FaultRule | None:
+        with self.state.lock:
+            for rule in self.state.rules:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    return rule
+        return None
+
+    def _record(self, method: str, path: str, status: int, fault: Fault | None) -> None:
+        with self.state.lock:
+            self.state.requests.append(RecordedRequest(method, path, status, fault))
+
+
+def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+        def _send_simple(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _handle(self) -> None:
+            method, path = self.command, self.path
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if path.startswith("/token"):
+                self._send_simple(200, {"Content-Type": "application/json"}, f'{{"token": "{proxy.token}"}}'.encode())
+                proxy._record(method, path, 200, None)
+                return
+            if (
+                proxy.require_token
+                and path.startswith("/v2/")
+                and self.headers.get("Authorization") != f"Bearer {proxy.token}"
+            ):
+                challenge = f'Bearer realm="{proxy.url}/token",service="local-proxy",scope="aws"'
+                self._send_simple(401, {"WWW-Authenticate": challenge})
+                proxy._record(method, path, 401, None)
+                return
+            rule = proxy._take_rule(method, path)
+            if rule and rule.fault in (Fault.TOO_MANY_REQUESTS, Fault.SERVER_ERROR):
+                headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+                self._send_simple(int(rule.fault.value), headers)
+                proxy._record(method, path, int(rule.fault.value), rule.fault)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS | {"authorization"}}
+            upstream = proxy._client.build_request(method, proxy.upstream_url + path, headers=headers, content=body)
+            response = proxy._client.send(upstream, stream=True)
+            try:
+                self.send_response(response.status_code)
+                for name, value in response.headers.items():
+                    if name.lower() in HOP_HEADERS or name.lower() == "content-length":
+                        continue
+                    if name.lower() == "location" and value.startswith(proxy.upstream_url):
+                        self.send_header(name, proxy.url + value[len(proxy.upstream_url) :])
+                    else:
+                        self.send_header(name, value)
+                size = int(response.headers.get("content-length") or 0)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                proxy._record(method, path, response.status_code, rule.fault if rule else None)
+                if method == "HEAD":
+                    return
+                sent = 0
+                for raw in response.iter_raw(64 * 1024):
+                    chunk = raw
+                    if rule and rule.fault is Fault.RESET_MID_BODY and sent + len(chunk) >= size // 2:
+                        self.wfile.write(chunk[: max(0, size // 2 - sent)])
+                        self.wfile.flush()
+                        # An abrupt close (RST), as a dropped connection looks to the client.
+                        self.connection.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                        )
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    if rule and rule.fault is Fault.WRONG_BYTES and sent == 0 and chunk:
+                        chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]  # same length, other bytes
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+            finally:
+                response.close()
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    return Handler

@@ -1,0 +1,352 @@
+"""The image copier against real docker-registry instances: byte-identical, idempotent, deduplicated, verified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from eksd_adopt.local.faultproxy import Fault, FaultProxy
+from eksd_adopt.local.images import SharedLayer, publish_image
+from eksd_adopt.local.registry import LocalRegistry
+from eksd_adopt.oci.client import RegistryClient
+from eksd_adopt.oci.copier import ImageCopier, SourceRegistries
+from eksd_adopt.oci.errors import (
+    BlobVerificationError,
+    ImageDigestMismatchError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from eksd_adopt.oci.inspect import inspect_image
+from eksd_adopt.oci.media import DOCKER_LIST, DOCKER_MANIFEST
+from tests.integration.images.conftest import FAST_RETRY, job_for, make_copier
+
+MIB = 1024 * 1024
+
+
+def skopeo_digest(registry: LocalRegistry, repository: str, reference: str) -> str:
+    """The digest of what the registry serves, computed independently of our client."""
+    separator = "@" if reference.startswith("sha256:") else ":"
+    raw = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{registry.host}/{repository}{separator}{reference}",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def tag_exists(registry: LocalRegistry, repository: str, tag: str) -> bool:
+    return httpx.head(f"{registry.url}/v2/{repository}/manifests/{tag}").status_code == 200
+
+
+def layers_of(registry: LocalRegistry, repository: str, digest: str) -> tuple[str, list[str]]:
+    """The first platform manifest's digest and its layer digests."""
+    client = RegistryClient(registry.url)
+    manifest = client.get_manifest(repository, inspect_image(client, repository, digest).platforms[0].manifest_digest)
+    return manifest.digest, [blob.digest for blob in manifest.blobs(repository)[1:]]
+
+
+def blob_gets(proxy: FaultProxy) -> list[str]:
+    return [r.path for r in proxy.requests if r.method == "GET" and "/blobs/" in r.path]
+
+
+def test_copy_is_byte_identical_index_platforms_and_blobs(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    # Given a two-platform image with a layer big enough for a chunked upload (3 chunks of 5 MiB)
+    digest = publish_image(upstream.url, name, "v1", layer_sizes=[3000, 11 * MIB])
+    job = job_for(name, digest)
+
+    # When it is copied
+    with make_copier(upstream.url, target, chunk_size=5 * MIB, monolithic_max=MIB) as copier:
+        result = copier.copy(job)
+
+    # Then skopeo sees the same index digest under the tag, and every platform manifest by digest
+    assert skopeo_digest(target, job.target_repository, "v1") == digest
+    index = json.loads(
+        httpx.get(
+            f"{upstream.url}/v2/{name}/manifests/{digest}",
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+        ).content
+    )
+    for entry in index["manifests"]:
+        assert skopeo_digest(target, job.target_repository, entry["digest"]) == entry["digest"]
+    # and every blob (2 configs + 4 layers) was uploaded, with the bytes of the upstream's
+    assert (result.blobs_uploaded, result.blobs_mounted, result.blobs_skipped) == (6, 0, 0)
+    assert result.digest == digest and not result.skipped
+    assert result.target == f"{target.host}/{job.target_repository}:v1"
+    stored = inspect_image(RegistryClient(target.url), job.target_repository, digest)
+    assert [(p.os, p.architecture, p.config_os, p.config_architecture) for p in stored.platforms] == [
+        ("linux", "amd64", "linux", "amd64"),
+        ("linux", "arm64", "linux", "arm64"),
+    ]
+    for platform in stored.platforms:
+        assert platform.layer_bytes == 3000 + 11 * MIB
+    assert result.bytes_uploaded == sum(p.layer_bytes for p in stored.platforms) + sum(
+        target.blob_path(p.config_digest).stat().st_size for p in stored.platforms
+    )
+
+
+def test_docker_v2_manifest_list_keeps_its_media_types(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1", docker_media_types=True)
+    job = job_for(name, digest)
+    with make_copier(upstream.url, target) as copier:
+        copier.copy(job)
+    response = httpx.get(f"{target.url}/v2/{job.target_repository}/manifests/v1", headers={"Accept": DOCKER_LIST})
+    assert response.headers["content-type"] == DOCKER_LIST
+    assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
+    child = json.loads(response.content)["manifests"][0]["digest"]
+    child_response = httpx.get(
+        f"{target.url}/v2/{job.target_repository}/manifests/{child}", headers={"Accept": DOCKER_MANIFEST}
+    )
+    assert child_response.headers["content-type"] == DOCKER_MANIFEST
+
+
+def test_second_run_uploads_nothing_and_asks_upstream_nothing(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1")
+    job = job_for(name, digest)
+    with make_copier(proxy.url, target) as copier:
+        first = copier.copy(job)
+    proxy.clear()
+
+    with make_copier(proxy.url, target) as copier:
+        second = copier.copy(job)
+
+    assert first.blobs_uploaded == 6 and not first.skipped
+    assert second.skipped and second.digest == digest
+    assert (second.blobs_uploaded, second.blobs_mounted, second.bytes_uploaded) == (0, 0, 0)
+    assert proxy.requests == []  # the imageDigest and one HEAD on the target were enough
+
+
+def test_without_image_digest_a_rerun_resolves_the_tag_then_skips(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1")
+    job = job_for(name, None)
+    with make_copier(proxy.url, target) as copier:
+        assert copier.copy(job).digest == digest
+    proxy.clear()
+    with make_copier(proxy.url, target) as copier:
+        again = copier.copy(job)
+    assert again.skipped
+    assert [(r.method, r.path) for r in proxy.requests] == [("GET", f"/v2/{name}/manifests/v1")]
+
+
+def test_shared_blobs_upload_once_and_mount_across_repositories(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    # Given three images sharing a base layer per platform, each copied into its own repository
+    base = SharedLayer(f"base-{name}", 64 * 1024)
+    names = [f"{name}-{i}" for i in range(3)]
+    jobs = [job_for(n, publish_image(upstream.url, n, "v1", layer_sizes=[1000], shared_layers=[base])) for n in names]
+
+    # When they are copied in one run
+    with make_copier(upstream.url, target) as copier:
+        outcomes = copier.copy_all(jobs, concurrency=3)
+
+    # Then the shared layer went over the wire once per platform and was mounted everywhere else
+    results = [r for _, r, e in outcomes if r and not e]
+    assert len(results) == 3
+    assert sum(r.blobs_mounted for r in results) == 4  # 2 other repositories x 2 platforms
+    assert sum(r.blobs_uploaded for r in results) == 3 * 2 * 2 + 2  # configs + unique layers, + 2 base layers
+    assert sum(r.bytes_uploaded for r in results) < 3 * 2 * 64 * 1024
+    for job in jobs:
+        assert skopeo_digest(target, job.target_repository, "v1") == job.known_digest
+
+
+def test_a_blob_met_twice_in_one_repository_is_uploaded_once(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    # Two tags of one repository sharing a base layer per platform, copied in one run
+    base = SharedLayer(f"base-{name}", 32 * 1024)
+    jobs = [
+        job_for(name, publish_image(upstream.url, name, tag, layer_sizes=[100], shared_layers=[base]), tag=tag)
+        for tag in ("v1", "v2")
+    ]
+    with make_copier(upstream.url, target) as copier:
+        results = [r for _, r, _ in copier.copy_all(jobs, concurrency=2)]
+    assert all(r is not None for r in results)
+    assert sum(r.blobs_uploaded for r in results if r) == 2 * 2 * 2 + 2  # configs + own layers, base once per platform
+    assert sum(r.blobs_skipped for r in results if r) == 2
+    assert sum(r.blobs_mounted for r in results if r) == 0
+
+
+def test_promotion_mounts_every_blob_and_moves_no_bytes(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1", layer_sizes=[2048, 4096])
+    staged = job_for(name, digest)
+    with make_copier(upstream.url, target) as copier:
+        copier.copy(staged)
+        promoted = copier.copy_within_registry(staged.target_repository, digest, f"eksd/prod/{name}", "v1")
+        again = copier.copy_within_registry(staged.target_repository, digest, f"eksd/prod/{name}", "v1")
+    assert promoted.digest == digest and promoted.bytes_uploaded == 0 and promoted.blobs_uploaded == 0
+    assert promoted.blobs_mounted == 6
+    assert again.skipped
+    assert skopeo_digest(target, f"eksd/prod/{name}", "v1") == digest
+
+
+def test_image_digest_mismatch_is_refused_before_anything_is_pushed(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    publish_image(upstream.url, name, "v1")
+    wrong = "sha256:" + "0" * 64
+    job = job_for(name, wrong)
+    with make_copier(proxy.url, target) as copier, pytest.raises(ImageDigestMismatchError) as caught:
+        copier.copy(job)
+    assert name in str(caught.value) and wrong in str(caught.value)
+    assert blob_gets(proxy) == []
+    assert httpx.get(f"{target.url}/v2/{job.target_repository}/tags/list").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("fault", "retry_after"),
+    [(Fault.TOO_MANY_REQUESTS, 1), (Fault.SERVER_ERROR, None), (Fault.RESET_MID_BODY, None)],
+)
+def test_transient_upstream_faults_are_retried(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str, fault: Fault, retry_after: int | None
+) -> None:
+    # Given an upstream that fails once on the big layer's GET (and a 500 once on a manifest too)
+    digest = publish_image(upstream.url, name, "v1", layer_sizes=[6 * MIB], platforms=["linux/amd64"])
+    manifest, (layer_digest,) = layers_of(upstream, name, digest)
+    proxy.inject(fault, f"/blobs/{layer_digest}", retry_after=retry_after)
+    proxy.inject(Fault.SERVER_ERROR, f"/manifests/{manifest}")
+
+    started = time.monotonic()
+    with make_copier(proxy.url, target, chunk_size=5 * MIB, monolithic_max=MIB) as copier:
+        result = copier.copy(job_for(name, digest))
+
+    # Then the copy completes, byte-identical, after exactly one faulty answer each
+    assert result.digest == digest
+    assert skopeo_digest(target, f"eksd/staging/{name}", "v1") == digest
+    faults = [r.fault for r in proxy.requests if r.fault]
+    assert sorted(faults) == sorted([fault, Fault.SERVER_ERROR])
+    assert blob_gets(proxy).count(f"/v2/{name}/blobs/{layer_digest}") == 2
+    if retry_after:
+        assert time.monotonic() - started >= retry_after  # Retry-After was honoured, not the 10 ms backoff
+
+
+def test_wrong_bytes_are_refused_blob_named_and_no_tag_pushed(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1", layer_sizes=[6 * MIB, 1000], platforms=["linux/amd64"])
+    _, (big, _small) = layers_of(upstream, name, digest)
+    proxy.inject(Fault.WRONG_BYTES, f"/blobs/{big}", times=100)
+    job = job_for(name, digest)
+
+    with (
+        make_copier(proxy.url, target, chunk_size=5 * MIB, monolithic_max=MIB) as copier,
+        pytest.raises(BlobVerificationError) as caught,
+    ):
+        copier.copy(job)
+
+    assert caught.value.digest == big and big in str(caught.value) and name in str(caught.value)
+    assert not tag_exists(target, job.target_repository, "v1")
+    assert not target.blob_path(big).exists()  # the session was never committed
+    assert blob_gets(proxy).count(f"/v2/{name}/blobs/{big}") == 1  # tampering is not retried
+
+
+def test_wrong_bytes_in_a_small_blob_are_refused_too(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1", layer_sizes=[5000], platforms=["linux/amd64"])
+    _, (layer,) = layers_of(upstream, name, digest)
+    proxy.inject(Fault.WRONG_BYTES, f"/blobs/{layer}", times=100)
+    job = job_for(name, digest)
+    with make_copier(proxy.url, target) as copier, pytest.raises(BlobVerificationError, match=layer):
+        copier.copy(job)
+    assert not tag_exists(target, job.target_repository, "v1")
+    assert not target.blob_path(layer).exists()
+
+
+def test_faults_that_outlast_the_retries_raise_registry_unavailable(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1", platforms=["linux/amd64"])
+    proxy.inject(Fault.SERVER_ERROR, "/blobs/", times=1000)
+    job = job_for(name, digest)
+    with (
+        make_copier(proxy.url, target) as copier,
+        pytest.raises(RegistryUnavailableError, match="still failing after 4 attempts"),
+    ):
+        copier.copy(job)
+    assert not tag_exists(target, job.target_repository, "v1")
+
+
+def test_a_failed_run_is_finished_by_the_next_without_recopying(
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+) -> None:
+    good, bad = f"{name}-good", f"{name}-bad"
+    good_job = job_for(good, publish_image(upstream.url, good, "v1"))
+    bad_job = job_for(bad, publish_image(upstream.url, bad, "v1"))
+    proxy.inject(Fault.SERVER_ERROR, f"/v2/{bad}/blobs/", times=1000)
+    with make_copier(proxy.url, target) as copier:
+        first = copier.copy_all([good_job, bad_job])
+    assert first[0][1] is not None and isinstance(first[1][2], RegistryUnavailableError)
+    proxy.clear()
+
+    with make_copier(proxy.url, target) as copier:
+        second = copier.copy_all([good_job, bad_job])
+
+    assert second[0][1] is not None and second[0][1].skipped
+    assert second[1][1] is not None and not second[1][1].skipped
+    assert all(f"/v2/{good}/" not in r.path for r in proxy.requests)
+    assert skopeo_digest(target, bad_job.target_repository, "v1") == bad_job.known_digest
+
+
+def test_anonymous_bearer_token_challenge(upstream: LocalRegistry, target: LocalRegistry, name: str) -> None:
+    # ECR Public answers 401 with a Bearer challenge; the client fetches an anonymous token and retries.
+    digest = publish_image(upstream.url, name, "v1")
+    with FaultProxy(upstream.url, require_token=True) as ecr_public, make_copier(ecr_public.url, target) as copier:
+        result = copier.copy(job_for(name, digest))
+        tokens = [r for r in ecr_public.requests if r.path.startswith("/token")]
+        denied = [r for r in ecr_public.requests if r.status == 401]
+    assert result.digest == digest
+    assert tokens and "scope=aws" in tokens[0].path and "service=local-proxy" in tokens[0].path
+    assert len(denied) == len(tokens)  # one challenge per token, then every request carried it
+
+
+def test_upstream_host_outside_the_allow_list_is_refused(target: LocalRegistry, name: str) -> None:
+    job = job_for(name, None).model_copy(update={"source": f"registry.example.com/{name}:v1"})
+    with make_copier("http://127.0.0.1:9", target) as copier, pytest.raises(RegistryError, match="not allow-listed"):
+        copier.copy(job)
+
+
+def test_missing_upstream_tag_is_a_registry_error(upstream: LocalRegistry, target: LocalRegistry, name: str) -> None:
+    with make_copier(upstream.url, target) as copier, pytest.raises(RegistryError, match="no such manifest"):
+        copier.copy(job_for(name, None, tag="nope"))
+
+
+def test_a_registry_refusing_mounts_fails_promotion_unless_byte_copy_is_allowed(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    # Given a target that answers every mount with an upload session (as a registry without mounts does)
+    digest = publish_image(upstream.url, name, "v1", platforms=["linux/amd64"])
+    with make_copier(upstream.url, target) as copier:
+        copier.copy(job_for(name, digest))
+    client = RegistryClient(target.url, retry=FAST_RETRY)
+    client.mount_blob = lambda repository, digest, from_repository: client.start_upload(repository)  # type: ignore[method-assign]
+    with ImageCopier(client, sources=SourceRegistries()) as copier:
+        # Then promotion refuses to move bytes, and tags nothing
+        with pytest.raises(RegistryError, match="refused to mount"):
+            copier.copy_within_registry(f"eksd/staging/{name}", digest, f"eksd/prod/{name}", "v1")
+        assert not tag_exists(target, f"eksd/prod/{name}", "v1")
+        # unless told it may
+        copied = copier.copy_within_registry(
+            f"eksd/staging/{name}", digest, f"eksd/prod/{name}", "v1", allow_byte_copy=True
+        )
+    assert copied.blobs_uploaded == 3 and copied.digest == digest
