@@ -24,7 +24,8 @@ from tests.conftest import TESTDATA
 APPROVER_A = "arn:aws:iam::123456789012:role/ReleaseApprovers"
 APPROVER_B = "arn:aws:iam::123456789012:user/bob"
 OUTSIDER = "arn:aws:iam::123456789012:user/mallory"
-APPROVAL_TIMEOUT = 10
+APPROVAL_TIMEOUT = 600  # the expiry test uses its own state machine with a short one
+SHORT_TIMEOUT = 3
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

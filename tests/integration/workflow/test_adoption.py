@@ -20,10 +20,10 @@ from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
 from eksd_adopt.workflow.aws import DynamoDbApprovalStore
 from eksd_adopt.workflow.models import ApprovalStatus
 from tests.integration.workflow.conftest import (
-    APPROVAL_TIMEOUT,
     APPROVER_A,
     APPROVER_B,
     OUTSIDER,
+    SHORT_TIMEOUT,
     Registry,
     workflow_input,
 )
@@ -157,9 +157,11 @@ def test_reject_ends_rejected_and_promotes_nothing(
 def test_gate_expires(
     aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
 ) -> None:
-    release, arn = start(aws, upstream, template, 3)
+    short = aws.create_state_machine("eksd-adopt-release-short-gate", ApprovalTimeoutSeconds=str(SHORT_TIMEOUT))
+    release = upstream.publish_release(template, channel="1-20", number=3)
+    arn = aws.start_adoption(workflow_input(release), short)
     await_gate(aws, release.release_id, arn)
-    final = aws.wait_for_execution(arn, timeout=APPROVAL_TIMEOUT + 30)
+    final = aws.wait_for_execution(arn, timeout=SHORT_TIMEOUT + 30)
     assert (final["status"], final.get("error")) == ("FAILED", "ApprovalExpired")
     assert DynamoDbLedger(aws.ledger_table).get(release.release_id).status is ReleaseStatus.EXPIRED
     assert decide(aws, people["alice"], release.release_id, "approve").status_code == 409  # too late

@@ -301,11 +301,17 @@ class LocalAws:
         sns = self.client("sns")
         self.events_topic_arn = sns.create_topic(Name="eksd-adopt-release-events")["TopicArn"]
         self.approvers_topic_arn = sns.create_topic(Name="eksd-adopt-approvers")["TopicArn"]
-        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
-            name=STATE_MACHINE_NAME,
-            definition=render_definition(self.substitutions()),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/eksd-adopt-workflow",
-        )["stateMachineArn"]
+        self.state_machine_arn = self.create_state_machine(STATE_MACHINE_NAME)
+
+    def create_state_machine(self, name: str, **overrides: str) -> str:
+        """Another state machine from the same ASL file, e.g. with ``ApprovalTimeoutSeconds="3"`` for a test."""
+        return str(
+            self.client("stepfunctions").create_state_machine(
+                name=name,
+                definition=render_definition({**self.substitutions(), **overrides}),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/eksd-adopt-workflow",
+            )["stateMachineArn"]
+        )
 
     def subscribe_queue(self, topic_arn: str, name: str) -> str:
         """An SQS queue subscribed (raw delivery) to a topic, so a test or the demo can read what was sent."""
@@ -468,11 +474,11 @@ class LocalAws:
         return identity if hmac.compare_digest(expected, signature) else None
 
     # ----- driving the workflow --------------------------------------------------------------------
-    def start_adoption(self, workflow_input: Mapping[str, Any]) -> str:
+    def start_adoption(self, workflow_input: Mapping[str, Any], state_machine_arn: str | None = None) -> str:
         """Start ``adopt-<release_id>`` as the intake does; returns the execution ARN."""
         return str(
             self.client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn,
+                stateMachineArn=state_machine_arn or self.state_machine_arn,
                 name=f"adopt-{workflow_input['release_id']}",
                 input=json.dumps(dict(workflow_input)),
             )["executionArn"]
