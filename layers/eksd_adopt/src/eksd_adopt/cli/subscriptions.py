@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, fail
 from eksd_adopt.events.errors import (
@@ -69,11 +68,14 @@ def subscribe(
         console.print_json(subscription.model_dump_json())
         return
     if subscription.pending:
-        console.print(f"{target.address}: pending confirmation (confirm the message SNS sent to the endpoint)")
+        console.print(
+            f"{target.address}: pending confirmation (confirm the message SNS sent to the endpoint)", soft_wrap=True
+        )
     else:
-        console.print(f"subscribed {target.address}: {subscription.arn}", highlight=False)
+        # soft_wrap: an ARN is copied from here, so it must not be folded or cut at the terminal's width.
+        console.print(f"subscribed {target.address}: {subscription.arn}", highlight=False, soft_wrap=True)
     policy = json.dumps(subscription.filter_policy, sort_keys=True) if subscription.filter_policy else "none (all)"
-    console.print(f"filter policy: {policy}", highlight=False, markup=False)
+    console.print(f"filter policy: {policy}", highlight=False, markup=False, soft_wrap=True)
 
 
 def subscriptions(
@@ -92,11 +94,12 @@ def subscriptions(
     if not found:
         console.print(f"no subscriptions to {topic}", highlight=False)
         return
-    table = Table("subscription", "protocol", "endpoint", "filter policy")
+    # One block per subscription, never a table: ARNs are copied from here, so they are printed whole.
     for s in found:
         policy = json.dumps(s.filter_policy, sort_keys=True) if s.filter_policy else "(all events)"
-        table.add_row(s.arn, s.protocol, s.endpoint, policy)
-    console.print(table)
+        console.print(s.arn, highlight=False, markup=False, soft_wrap=True)
+        console.print(f"  {s.protocol} {s.endpoint}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"  filter policy: {policy}", highlight=False, markup=False, soft_wrap=True)
 
 
 def unsubscribe(
@@ -116,4 +119,4 @@ def unsubscribe(
         fail(str(exc), EXIT_INVALID)
     except SubscriptionError as exc:
         fail(str(exc), EXIT_INVALID)
-    console.print(f"unsubscribed {subscription_arn}", highlight=False)
+    console.print(f"unsubscribed {subscription_arn}", highlight=False, soft_wrap=True)
