@@ -49,6 +49,16 @@ def test_reconciler_finds_an_unannounced_release_and_a_new_channel(
     world.publish_release("1-31", 1)
     monkeypatch.setenv("TRACK_FROM_MINOR", "1-30")
     monkeypatch.setenv("RECONCILE_GRACE_SECONDS", "0")
+    events_topic = world.sns.create_topic(Name=f"release-events-{world.ledger_table}")["TopicArn"]
+    events_queue = world.sqs.create_queue(QueueName=f"events-{world.ledger_table}")["QueueUrl"]
+    events_queue_arn = world.sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])
+    world.sns.subscribe(
+        TopicArn=events_topic,
+        Protocol="sqs",
+        Endpoint=events_queue_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    monkeypatch.setenv("EVENTS_TOPIC_ARN", events_topic)
     # When the schedule fires
     report = reconcile.handler({"source": "aws.events"}, LambdaContext())
     # Then both start once, both count as missed notifications
@@ -56,6 +66,14 @@ def test_reconciler_finds_an_unannounced_release_and_a_new_channel(
     assert all(p["announced"] is False for p in world.executions().values())
     assert sorted(report["missed"]) == ["1-30-58", "1-31-1"]
     assert emitted_metrics(capsys.readouterr().out)["MissedNotifications"] == 2
+    published = world.sqs.receive_message(QueueUrl=events_queue, MaxNumberOfMessages=10)["Messages"]
+    kinds = sorted((json.loads(m["Body"])["event_type"], json.loads(m["Body"])["release_id"]) for m in published)
+    assert kinds == [
+        ("notification.missed", "1-30-58"),
+        ("notification.missed", "1-31-1"),
+        ("release.detected", "1-30-58"),
+        ("release.detected", "1-31-1"),
+    ]
     # The late announcement of 1-30-58 starts nothing more but marks it announced.
     world.announce("Amazon EKS Distro v1-30-eks-58 is now available.")
     assert invoke(world, world.receive()) == {"batchItemFailures": []}

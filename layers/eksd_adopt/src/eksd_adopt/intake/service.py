@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from eksd_adopt.errors import EksdAdoptError, FetchError, ManifestError, UpstreamNotFoundError
-from eksd_adopt.events import EventPublisher, EventType
-from eksd_adopt.events.model import ReleaseEvent
+from eksd_adopt.events import EventPublisher, EventType, make_event
 from eksd_adopt.fetch import DocumentFetcher, manifest_url, release_channel_url
 from eksd_adopt.intake.errors import InvalidManifestError, ManifestChangedError, ManifestNotPublishedError
 from eksd_adopt.intake.models import (
@@ -536,7 +535,7 @@ class IntakeService:
                     EventType.NOTIFICATION_MISSED,
                     record,
                     outcome=result.outcome.value,
-                    first_seen=record.created_at.isoformat(),
+                    first_seen=record.created_at,
                 )
 
     def _record(self, **fields: Any) -> ReleaseRecord:
@@ -545,17 +544,17 @@ class IntakeService:
         return ReleaseRecord(**fields, created_at=now, updated_at=now)
 
     # ----- events ----------------------------------------------------------------------------------
-    def _publish(self, event_type: EventType, record: ReleaseRecord, **detail: object) -> None:
+    def _publish(self, event_type: EventType, record: ReleaseRecord, **detail: Any) -> None:
         if self.publisher is None:
             return
-        event = ReleaseEvent(
-            event_type=event_type,
+        event = make_event(
+            event_type,
             release_id=record.release_id,
             channel=record.channel,
             number=record.number,
             kubernetes_version=record.kubernetes_version,
             manifest_location=record.manifest_location,
-            detail=dict(detail),
+            **detail,
         )
         self.publisher.publish(event)
 

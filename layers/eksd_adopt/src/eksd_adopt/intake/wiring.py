@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 import httpx
 
 from eksd_adopt.events import EventPublisher
+from eksd_adopt.events.sns import SnsEventPublisher
 from eksd_adopt.fetch import DocumentFetcher
 from eksd_adopt.intake.aws import StepFunctionsWorkflowStarter
 from eksd_adopt.intake.service import IntakeService
@@ -25,17 +23,7 @@ def http_client() -> httpx.Client:
 
 
 def event_publisher(topic_arn: str | None) -> EventPublisher | None:
-    if not topic_arn:
-        return None
-    # The events package's SNS publisher is the contract; until it lands, the workflow's stand-in.
-    try:
-        module: Any = importlib.import_module("eksd_adopt.events.sns")
-        publisher: EventPublisher = module.SnsEventPublisher(topic_arn)
-    except ImportError:
-        from eksd_adopt.workflow.aws import SnsReleaseEventPublisher
-
-        publisher = SnsReleaseEventPublisher(topic_arn)
-    return publisher
+    return SnsEventPublisher(topic_arn) if topic_arn else None
 
 
 def intake_service(settings: IntakeSettings, client: httpx.Client) -> IntakeService:
