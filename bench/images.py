@@ -30,8 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 UNIQUE_TARGET = int(1.5 * 1024**3) - 2 * 26 * MIB * 1  # minus the shared layers (counted once)
 SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
 WARM_ROUNDS = 3
-CONCURRENCY = 4
-BLOB_CONCURRENCY = 6
+CONCURRENCY = int(os.environ.get("EKSD_BENCH_IMAGES", "4"))
+BLOB_CONCURRENCY = int(os.environ.get("EKSD_BENCH_BLOBS", "6"))
+CHUNK_MIB = int(os.environ.get("EKSD_BENCH_CHUNK_MIB", "64"))
 
 
 def _image_names() -> list[tuple[str, str]]:
@@ -120,7 +121,7 @@ def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
     )
     target = RegistryClient(target_url, http=default_http_client(connections))
     started = time.perf_counter()
-    with ImageCopier(target, sources=sources, blob_concurrency=BLOB_CONCURRENCY) as copier:
+    with ImageCopier(target, sources=sources, blob_concurrency=BLOB_CONCURRENCY, chunk_size=CHUNK_MIB * MIB) as copier:
         outcomes = copier.copy_all(jobs, concurrency=CONCURRENCY)
     seconds = time.perf_counter() - started
     failed = [str(error) for _, _, error in outcomes if error]

@@ -9,6 +9,7 @@ from eksd_adopt.cli import (
     approvals,
     demo,
     mirror_archives,  # noqa: F401 - registers `mirror archives`
+    mirror_images,  # noqa: F401 - registers `mirror images`
     release,
     subscriptions,
 )
