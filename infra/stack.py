@@ -9,6 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.image_mirror import ImageMirror
 from infra.constructs.intake import Intake
 from infra.constructs.ledger import ReleaseLedger
 from infra.constructs.mirror_storage import MirrorStorage
@@ -38,6 +39,7 @@ class EksdAdoptStack(cdk.Stack):
             description="Validate an EKS-D release manifest and plan its copy jobs",
         )
         self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
+        self.image_mirror = ImageMirror(self, "ImageMirror", functions=self.functions, prefix=settings.prefix)
         self.operators = OperatorsTopic(self, "Operators")
         self.ledger = ReleaseLedger(self, "Ledger")
         self.intake = Intake(

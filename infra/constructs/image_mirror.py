@@ -1,0 +1,110 @@
+"""Image mirror: the KMS key of the private ECR repositories and the mirror-image function, least privilege."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.function_factory import FunctionFactory
+
+CONCURRENCY = 6  # blobs in flight in one invocation
+CHUNK_MIB = 20  # ECR's largest upload part is 20 MiB
+PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+)
+PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+CREATE_ACTIONS = ("ecr:CreateRepository", "ecr:PutLifecyclePolicy", "ecr:DescribeRepositories")
+
+
+class ImageMirror(Construct):
+    """``.function`` copies one image job into ``<prefix>/staging/...``; ``.key`` encrypts every repository.
+
+    Repositories are created by the function on demand (scan on push, this KMS key, immutable tags,
+    an untagged-image lifecycle rule), so a new upstream image needs no deployment.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: FunctionFactory,
+        prefix: str,
+        endpoints: str = "",
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.prefix = prefix.strip("/")
+        self.key = kms.Key(
+            self,
+            "RepositoryKey",
+            description="eksd-adopt ECR repositories",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        stack = cdk.Stack.of(self)
+        self.registry_url = f"https://{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}"
+        self.function = self._build_function(functions, endpoints)
+
+    def repository_arn(self, pattern: str) -> str:
+        """The ARN of repositories named ``pattern`` (e.g. ``eksd/staging/*``) in this stack's registry."""
+        return cdk.Stack.of(self).format_arn(service="ecr", resource="repository", resource_name=pattern)
+
+    def _build_function(self, functions: FunctionFactory, endpoints: str) -> lambda_.Function:
+        staging = f"{self.prefix}/staging"
+        environment = {
+            "TARGET_REGISTRY_URL": self.registry_url,
+            "TARGET_REGISTRY_AUTH": "ecr",
+            "ECR_CONTROL_PLANE": "true",
+            "ECR_KMS_KEY_ARN": self.key.key_arn,
+            "MIRROR_CONCURRENCY": str(CONCURRENCY),
+            "MIRROR_CHUNK_MIB": str(CHUNK_MIB),
+            "MIRROR_REPOSITORY_PREFIX": staging,
+        }
+        if endpoints:
+            environment["EKSD_ADOPT_ENDPOINTS"] = endpoints
+        function = functions.create(
+            "MirrorImage",
+            handler_dir="mirror_image",
+            description="Copy one EKS-D image (whole index, by digest, verified) into private ECR",
+            environment=environment,
+            timeout=cdk.Duration.minutes(15),
+            # Several blobs in flight, each hashed while it streams: memory buys CPU for sha256.
+            memory_size=1024,
+        )
+        self.grant_registry(function, f"{staging}/*", create=True)
+        assert function.role is not None
+        cdk.Validations.of(function.role).acknowledge(
+            cdk.Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/{staging}/*]",
+                reason="Repositories are created per upstream image at run time; all are confined to the staging prefix.",
+            ),
+        )
+        return function
+
+    def grant_registry(self, grantee: iam.IGrantable, pattern: str, *, create: bool = False) -> None:
+        """Pull and push on repositories matching ``pattern`` (promotion grants itself the stage prefixes)."""
+        actions = [*PULL_ACTIONS, *PUSH_ACTIONS, *(CREATE_ACTIONS if create else ())]
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[self.repository_arn(pattern)])
+        )
+        # GetAuthorizationToken has no resource: it only yields a token; the statements above decide.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        if create:
+            # ECR creates a KMS-encrypted repository through grants made with its creator's rights.
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                    resources=[self.key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"ecr.{cdk.Aws.REGION}.amazonaws.com"}},
+                )
+            )
