@@ -77,6 +77,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 approvals=wiring.approvals(settings),
                 callbacks=wiring.callbacks(settings),
                 ledger=wiring.ledger(settings),
+                publisher=wiring.publisher(settings),
             )
             logger.info("decision recorded", extra=outcome.model_dump(mode="json"))
             return _response(200, outcome.model_dump(mode="json"))

@@ -124,6 +124,7 @@ def gate(required: int = 1) -> tuple[FakeApprovals, InMemoryLedger]:
 
 
 RULES = {"prod": StageRule(approvers=(ROLE, BOB), required_approvals=2)}
+EVENTS = InMemoryPublisher()
 
 
 def _decide(
@@ -144,6 +145,7 @@ def _decide(
         approvals=approvals,
         callbacks=callbacks,
         ledger=ledger,
+        publisher=EVENTS,
     )
 
 
@@ -166,6 +168,8 @@ def test_two_distinct_approvers_resume_the_workflow_once() -> None:
     assert [c[0] for c in callbacks.calls] == ["succeed"] and callbacks.calls[0][1] == "token-1"
     assert ledger.get("1-30-58").status is ReleaseStatus.APPROVED
     assert len(ledger.get("1-30-58").decisions) == 2
+    approved = [e for e in EVENTS.events if e.event_type.value == "release.approved" and e.release_id == "1-30-58"]
+    assert approved and approved[-1].detail["approvers"] == ["arn:aws:sts::111122223333:assumed-role/Approvers/alice", BOB]
 
 
 def test_outsider_is_refused_and_nothing_recorded() -> None:

@@ -136,7 +136,8 @@ def request_approval(
         stage=gate.stage,
         manifest_location=gate.staged_manifest_location,
         diff=summary["diff"],
-        expires_at=request.expires_at.isoformat() if request.expires_at else None,
+        expires_at=request.expires_at,
+        required_approvals=rule.required_approvals,
     )
     return request
 
@@ -177,6 +178,7 @@ def decide(
     approvals: ApprovalStore,
     callbacks: TaskCallbacks,
     ledger: Ledger,
+    publisher: EventPublisher | None = None,
     now: datetime | None = None,
 ) -> DecisionOutcome:
     """Record one approver's decision; resume the workflow once enough distinct approvers said yes (or one said no)."""
@@ -204,7 +206,16 @@ def decide(
         status = ApprovalStatus.REJECTED
     elif count >= request.required_approvals:
         if approvals.close(release_id, stage, ApprovalStatus.APPROVED):
-            ledger.update(release_id, status=ReleaseStatus.APPROVED)
+            record = ledger.update(release_id, status=ReleaseStatus.APPROVED)
+            if publisher is not None:
+                ref = ReleaseRef(
+                    release_id=release_id,
+                    channel=record.channel,
+                    number=record.number,
+                    kubernetes_version=record.kubernetes_version,
+                )
+                approvers = [v.approver for v in request.votes if v.decision == "approve"]
+                emit(publisher, EventType.APPROVED, ref, stage=stage, approvers=approvers, comment=comment)
             callbacks.succeed(
                 request.task_token,
                 {"stage": stage, "approvers": sorted(request.approvers()), "decided_at": vote.decided_at.isoformat()},

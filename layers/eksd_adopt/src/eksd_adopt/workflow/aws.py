@@ -207,21 +207,3 @@ class SnsApproverNotifier:
             Message=message,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
-
-
-class SnsReleaseEventPublisher:
-    """Publishes release events to the release-events topic until the events package's publisher replaces it."""
-
-    def __init__(self, topic_arn: str, *, client: Any | None = None) -> None:
-        self.topic_arn = topic_arn
-        self.sns = client or boto3.client("sns")
-
-    def publish(self, event: Any) -> None:
-        attributes = {"event": event.event_type.value, "channel": event.channel}
-        if event.stage:
-            attributes["stage"] = event.stage
-        self.sns.publish(
-            TopicArn=self.topic_arn,
-            Message=event.model_dump_json(),
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-        )

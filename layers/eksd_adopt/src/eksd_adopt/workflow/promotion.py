@@ -78,7 +78,16 @@ def promote(
         ),
     )
     mark_promoted(ledger, release.release_id, stage)
-    emit(publisher, EventType.PROMOTED, release, stage=stage, manifest_location=location)
+    emit(
+        publisher,
+        EventType.PROMOTED,
+        release,
+        stage=stage,
+        manifest_location=location,
+        images=len(images),
+        archives=len(plan.archives),
+        parameter=parameter_name(stage, release.channel),
+    )
     return PromotionResult(
         stage=stage,
         manifest_location=location,
@@ -166,14 +175,16 @@ def record_outcome(
     error = str((request.error or {}).get("Error") or request.outcome)
     cause = str((request.error or {}).get("Cause") or "")
     release = request.release
+    extra: dict[str, Any] = {}
     if request.outcome == "rejected" and request.stage and approvals is not None:
         # The gate's votes say who rejected and why (a callback's cause does not always survive the trip).
         gate = approvals.get(release.release_id, request.stage)
         rejections = [v for v in (gate.votes if gate else []) if v.decision == "reject"]
         if rejections:
             cause = f"rejected by {rejections[-1].approver}: {rejections[-1].comment}"
+            extra = {"approver": rejections[-1].approver, "comment": rejections[-1].comment}
     ledger.update(release.release_id, status=status, failure_cause=f"{error}: {cause}"[:2000])
     if request.stage and approvals is not None:
         approvals.close(release.release_id, request.stage, gate_status)
-    emit(publisher, event_type, release, stage=request.stage, error=error, cause=cause[:2000])
+    emit(publisher, event_type, release, stage=request.stage, error=error, cause=cause[:2000], **extra)
     return {"error": error, "cause": f"{release.release_id} {request.outcome}: {error}: {cause}"[:32000]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eksd_adopt.events import EventPublisher, EventType, ReleaseEvent
+from eksd_adopt.events.model import make_event
 from eksd_adopt.workflow.models import ReleaseRef
 
 
@@ -17,15 +18,15 @@ def emit(
     manifest_location: str | None = None,
     **detail: Any,
 ) -> ReleaseEvent:
-    event = ReleaseEvent(
-        event_type=event_type,
+    event = make_event(
+        event_type,
         release_id=release.release_id,
         channel=release.channel,
         number=release.number,
         kubernetes_version=release.kubernetes_version,
         stage=stage,
         manifest_location=manifest_location,
-        detail=detail,
+        **detail,
     )
     publisher.publish(event)
     return event

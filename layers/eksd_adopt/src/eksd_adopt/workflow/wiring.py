@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from eksd_adopt.events import EventPublisher
+from eksd_adopt.events.sns import SnsEventPublisher
 from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.workflow.aws import (
     DynamoDbApprovalStore,
     S3DocumentStore,
     SnsApproverNotifier,
-    SnsReleaseEventPublisher,
     SsmReleasePointers,
     StepFunctionsCallbacks,
 )
@@ -25,7 +25,7 @@ def documents(settings: WorkflowSettings) -> S3DocumentStore:
 
 
 def publisher(settings: WorkflowSettings) -> EventPublisher:
-    return SnsReleaseEventPublisher(settings.require("events_topic_arn"))
+    return SnsEventPublisher(settings.require("events_topic_arn"))
 
 
 def pointers(settings: WorkflowSettings) -> SsmReleasePointers:
