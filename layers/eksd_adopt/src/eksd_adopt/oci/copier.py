@@ -41,7 +41,7 @@ from eksd_adopt.retry import TransientError
 logger = Logger(child=True)
 
 MIB = 1024 * 1024
-DEFAULT_CHUNK_SIZE = 64 * MIB
+DEFAULT_CHUNK_SIZE = 20 * MIB  # ECR takes upload parts of at most 20 MiB
 DEFAULT_MONOLITHIC_MAX = 4 * MIB
 
 

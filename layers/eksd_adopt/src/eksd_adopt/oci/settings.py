@@ -19,7 +19,7 @@ class MirrorImageSettings(BaseModel):
     ecr_kms_key_arn: str | None = Field(default=None, alias="ECR_KMS_KEY_ARN")
     endpoints: str = Field(default="", alias="EKSD_ADOPT_ENDPOINTS", description="comma-separated HOST=URL")
     concurrency: int = Field(default=6, alias="MIRROR_CONCURRENCY", ge=1, le=32, description="blobs in flight")
-    chunk_size_mib: int = Field(default=64, alias="MIRROR_CHUNK_MIB", ge=5, le=1024)
+    chunk_size_mib: int = Field(default=20, alias="MIRROR_CHUNK_MIB", ge=5, le=1024)  # ECR: parts <= 20 MiB
     repository_prefix: str | None = Field(
         default=None, alias="MIRROR_REPOSITORY_PREFIX", description="refuse jobs whose target repository is outside it"
     )
