@@ -200,6 +200,11 @@ def test_promotion_mounts_every_blob_and_moves_no_bytes(
     assert skopeo_digest(target, f"eksd/prod/{name}", "v1") == digest
 
 
+@pytest.mark.reliability(
+    area="images",
+    fault="upstream tag resolves to another digest than the manifest's imageDigest",
+    expected="ImageDigestMismatchError, no blob fetched, nothing pushed",
+)
 def test_image_digest_mismatch_is_refused_before_anything_is_pushed(
     proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
 ) -> None:
@@ -216,6 +221,11 @@ def test_image_digest_mismatch_is_refused_before_anything_is_pushed(
 @pytest.mark.parametrize(
     ("fault", "retry_after"),
     [(Fault.TOO_MANY_REQUESTS, 1), (Fault.SERVER_ERROR, None), (Fault.RESET_MID_BODY, None)],
+)
+@pytest.mark.reliability(
+    area="images",
+    fault="upstream answers 429 (Retry-After) / 500 / resets mid-blob",
+    expected="retried in a new upload session; copy byte-identical",
 )
 def test_transient_upstream_faults_are_retried(
     proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str, fault: Fault, retry_after: int | None
@@ -240,6 +250,11 @@ def test_transient_upstream_faults_are_retried(
         assert time.monotonic() - started >= retry_after  # Retry-After was honoured, not the 10 ms backoff
 
 
+@pytest.mark.reliability(
+    area="images",
+    fault="upstream serves other bytes for a large (chunked) blob",
+    expected="BlobVerificationError naming blob and image; not retried; no tag, blob not stored",
+)
 def test_wrong_bytes_are_refused_blob_named_and_no_tag_pushed(
     proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
 ) -> None:
@@ -260,6 +275,11 @@ def test_wrong_bytes_are_refused_blob_named_and_no_tag_pushed(
     assert blob_gets(proxy).count(f"/v2/{name}/blobs/{big}") == 1  # tampering is not retried
 
 
+@pytest.mark.reliability(
+    area="images",
+    fault="upstream serves other bytes for a small (monolithic) blob",
+    expected="BlobVerificationError; no tag, blob not stored",
+)
 def test_wrong_bytes_in_a_small_blob_are_refused_too(
     proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
 ) -> None:
@@ -273,6 +293,9 @@ def test_wrong_bytes_in_a_small_blob_are_refused_too(
     assert not target.blob_path(layer).exists()
 
 
+@pytest.mark.reliability(
+    area="images", fault="upstream keeps answering 500", expected="RegistryUnavailableError after the retries; no tag"
+)
 def test_faults_that_outlast_the_retries_raise_registry_unavailable(
     proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
 ) -> None:
@@ -287,6 +310,11 @@ def test_faults_that_outlast_the_retries_raise_registry_unavailable(
     assert not tag_exists(target, job.target_repository, "v1")
 
 
+@pytest.mark.reliability(
+    area="images",
+    fault="one image of a run fails",
+    expected="others copied; the rerun skips them and finishes the failed one",
+)
 def test_a_failed_run_is_finished_by_the_next_without_recopying(
     proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
 ) -> None:
@@ -320,17 +348,28 @@ def test_anonymous_bearer_token_challenge(upstream: LocalRegistry, target: Local
     assert len(denied) == len(tokens)  # one challenge per token, then every request carried it
 
 
+@pytest.mark.reliability(
+    area="images",
+    fault="image job naming a registry outside the allow-list",
+    expected="RegistryError before any connection",
+)
 def test_upstream_host_outside_the_allow_list_is_refused(target: LocalRegistry, name: str) -> None:
     job = job_for(name, None).model_copy(update={"source": f"registry.example.com/{name}:v1"})
     with make_copier("http://127.0.0.1:9", target) as copier, pytest.raises(RegistryError, match="not allow-listed"):
         copier.copy(job)
 
 
+@pytest.mark.reliability(area="images", fault="upstream tag does not exist", expected="RegistryError naming the image")
 def test_missing_upstream_tag_is_a_registry_error(upstream: LocalRegistry, target: LocalRegistry, name: str) -> None:
     with make_copier(upstream.url, target) as copier, pytest.raises(RegistryError, match="no such manifest"):
         copier.copy(job_for(name, None, tag="nope"))
 
 
+@pytest.mark.reliability(
+    area="images",
+    fault="target registry refuses cross-repository mounts during promotion",
+    expected="RegistryError, nothing tagged (unless byte copy allowed)",
+)
 def test_a_registry_refusing_mounts_fails_promotion_unless_byte_copy_is_allowed(
     upstream: LocalRegistry, target: LocalRegistry, name: str
 ) -> None:
