@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN
 
@@ -16,10 +17,21 @@ class DeploymentSettings(BaseModel):
     prefix: str = "eksd"
     stages: tuple[str, ...] = ("prod",)
     log_retention_days: int = 365
+    # Who may subscribe to the release-events topic (sns:Subscribe only): account ids and/or an organisation.
+    subscriber_accounts: tuple[str, ...] = ()
+    subscriber_org_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
     # Intake: which channels to adopt (an explicit list wins over "every channel from this minor on").
     tracked_channels: tuple[str, ...] = ()
     track_from_minor: str | None = Field(default="1-30", pattern=r"^\d+-\d+$")
     reconcile_minutes: int = Field(default=15, ge=1, le=1440)
+
+    @field_validator("subscriber_accounts")
+    @classmethod
+    def _account_ids(cls, accounts: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in accounts if not re.fullmatch(r"[0-9]{12}", a)]
+        if bad:
+            raise ValueError(f"subscriberAccounts must be 12-digit AWS account ids, not {', '.join(map(repr, bad))}")
+        return accounts
 
     @classmethod
     def from_context(cls, node: Any) -> DeploymentSettings:

@@ -9,12 +9,15 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.image_mirror import ImageMirror
 from infra.constructs.intake import Intake
 from infra.constructs.ledger import ReleaseLedger
 from infra.constructs.mirror_storage import MirrorStorage
 from infra.constructs.operators import OperatorsTopic
+from infra.constructs.release_events import ReleaseEvents
 from infra.constructs.shared_layer import DomainLayer
+from infra.constructs.workflow import AdoptionWorkflow
 from infra.function_factory import FunctionFactory
 from infra.settings import DeploymentSettings
 
@@ -33,32 +36,48 @@ class EksdAdoptStack(cdk.Stack):
         self.settings = settings
         layer = DomainLayer(self, "DomainLayer", layer_dir=layer_dir)
         self.functions = FunctionFactory(self, layer.layer, log_retention=_retention(settings.log_retention_days))
-        self.validate_function = self.functions.create(
-            "ValidateRelease",
-            handler_dir="validate_release",
-            description="Validate an EKS-D release manifest and plan its copy jobs",
-        )
         self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
         self.image_mirror = ImageMirror(self, "ImageMirror", functions=self.functions, prefix=settings.prefix)
         self.operators = OperatorsTopic(self, "Operators")
         self.ledger = ReleaseLedger(self, "Ledger")
+        self.release_events = ReleaseEvents(
+            self,
+            "ReleaseEvents",
+            subscriber_accounts=settings.subscriber_accounts,
+            subscriber_org_id=settings.subscriber_org_id,
+        )
+        self.approvals = ApprovalGates(
+            self,
+            "Approvals",
+            functions=self.functions,
+            stage_rules=stage_rules_from_context(self.node, settings.stages),
+        )
+        self.workflow = AdoptionWorkflow(
+            self,
+            "Workflow",
+            functions=self.functions,
+            prefix=settings.prefix,
+            stages=settings.stages,
+            ledger_table=self.ledger.table,
+            bucket=self.mirror_storage.bucket,
+            events_topic=self.release_events.topic,
+            approvals=self.approvals,
+            mirror_image=self.image_mirror.function,
+            mirror_archive=self.mirror_storage.function,
+            log_retention=_retention(settings.log_retention_days),
+        )
         self.intake = Intake(
             self,
             "Intake",
             functions=self.functions,
             ledger=self.ledger,
-            # Placeholder until the workflow construct is composed here: the same name, so the grant is exact.
-            state_machine_arn=self.format_arn(
-                service="states",
-                resource="stateMachine",
-                resource_name="eksd-adopt-release",
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-            ),
+            state_machine_arn=self.workflow.state_machine.state_machine_arn,
             upstream_topic_arn=settings.upstream_topic_arn,
             alarm_topic=self.operators.topic,
             tracked_channels=settings.tracked_channels,
             track_from_minor=settings.track_from_minor,
             reconcile_every=cdk.Duration.minutes(settings.reconcile_minutes),
+            events_topic=self.release_events.topic,
         )
 
 
