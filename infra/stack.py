@@ -14,6 +14,7 @@ from infra.constructs.image_mirror import ImageMirror
 from infra.constructs.intake import Intake
 from infra.constructs.ledger import ReleaseLedger
 from infra.constructs.mirror_storage import MirrorStorage
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.operators import OperatorsTopic
 from infra.constructs.release_events import ReleaseEvents
 from infra.constructs.shared_layer import DomainLayer
@@ -78,6 +79,23 @@ class EksdAdoptStack(cdk.Stack):
             track_from_minor=settings.track_from_minor,
             reconcile_every=cdk.Duration.minutes(settings.reconcile_minutes),
             events_topic=self.release_events.topic,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions=self.functions,
+            alarm_topic=self.operators.topic,
+            state_machine=self.workflow.state_machine,
+            approvals_table=self.approvals.table,
+            charted_functions={
+                **{key.removesuffix("FunctionArn"): fn for key, fn in self.workflow.steps.items()},
+                "MirrorImage": self.image_mirror.function,
+                "MirrorArchive": self.mirror_storage.function,
+                "Intake": self.intake.intake_function,
+                "Reconcile": self.intake.reconcile_function,
+                "ApprovalsApi": self.approvals.decision_function,
+            },
+            other_alarms=list(self.intake.alarms.values()),
         )
 
 

@@ -127,7 +127,15 @@ def test_functions_start_exactly_the_adoption_state_machine(template_json: dict[
     name = function_id(template_json, handler_dir)
     statements = statements_of(template_json, name)
     starts = [s for s in statements if "states:StartExecution" in json.dumps(s["Action"])]
-    assert starts == [{"Action": "states:StartExecution", "Effect": "Allow", "Resource": PLACEHOLDER_SM}]
+    # The workflow construct's state machine (named eksd-adopt-release) replaced the placeholder ARN.
+    machine = next(
+        k
+        for k, v in template_json["Resources"].items()
+        if v["Type"] == "AWS::StepFunctions::StateMachine"
+        and v["Properties"].get("StateMachineName") == "eksd-adopt-release"
+    )
+    adoption_sm = {"Ref": machine}
+    assert starts == [{"Action": "states:StartExecution", "Effect": "Allow", "Resource": adoption_sm}]
     assert not any(
         str(a).startswith("states:") and a != "states:StartExecution" for s in statements for a in _actions(s)
     )
@@ -137,7 +145,7 @@ def test_functions_start_exactly_the_adoption_state_machine(template_json: dict[
     assert table_grants[0]["Resource"][0] == {"Fn::GetAtt": [ledger, "Arn"]}
     assert table_grants[0]["Resource"][1]["Fn::Join"][1][1] == "/index/by-channel"  # that index only, no index/*
     env = template_json["Resources"][name]["Properties"]["Environment"]["Variables"]
-    assert env["STATE_MACHINE_ARN"] == PLACEHOLDER_SM
+    assert env["STATE_MACHINE_ARN"] == adoption_sm
     assert env["LEDGER_TABLE"] == {"Ref": ledger}
     assert env["UPSTREAM_TOPIC_ARN"] == DEFAULT_TOPIC_ARN
     assert env["TRACK_FROM_MINOR"] == "1-30" and env["TRACKED_CHANNELS"] == ""
