@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
-import httpx
-
 from eksd_adopt.archives import ArchiveMissingError, ArchiveStore, promote_archive, rehash_stored_archive
 from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
+from eksd_adopt.oci.client import RegistryClient
+from eksd_adopt.oci.ecr import ecr_client, ecr_credentials
+from eksd_adopt.oci.errors import RegistryError
+from eksd_adopt.oci.inspect import inspect_image
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError
 from eksd_adopt.workflow.ports import PlatformInfo
@@ -49,101 +48,59 @@ class StagedCopy(BucketArchives):
         self.registry.promote_image(source_repository, target_repository, digest, tag)
 
 
-INDEX_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-_ACCEPT = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
-
-
 class RegistryImages:
-    """Reads staged images back and promotes them by digest, through the OCI distribution API.
+    """Reads staged images back and promotes them by digest, through the image package's registry client.
 
     Promotion mounts every blob from the staging repository (no bytes re-sent) and skips what the
     target holds; a registry that answers a mount with an upload session instead is an error.
     """
 
-    def __init__(self, settings: WorkflowSettings, *, client: httpx.Client | None = None) -> None:
-        self.base = settings.require("target_registry_url").rstrip("/")
-        self.auth = settings.target_registry_auth
-        self.client = client or httpx.Client(timeout=60, headers=self._auth_headers())
-
-    def _auth_headers(self) -> dict[str, str]:
-        if self.auth != "ecr":
-            return {}
-        import boto3  # ECR's token is a control-plane call; only ECR deployments make it
-
-        token = boto3.client("ecr").get_authorization_token()["authorizationData"][0]["authorizationToken"]
-        return {"Authorization": f"Basic {token}"}
-
-    def _manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
-        response = self.client.get(f"{self.base}/v2/{repository}/manifests/{reference}", headers={"Accept": _ACCEPT})
-        if response.status_code == 404:
-            raise ArtifactMissingError(f"{repository}@{reference}: no such manifest in the registry")
-        response.raise_for_status()
-        body = response.content
-        if reference.startswith("sha256:") and "sha256:" + hashlib.sha256(body).hexdigest() != reference:
-            raise ArtifactMissingError(f"{repository}@{reference}: the registry served other bytes")
-        return response.headers.get("content-type", "").split(";")[0], body
+    def __init__(self, settings: WorkflowSettings, *, client: RegistryClient | None = None) -> None:
+        self.client = client or RegistryClient(
+            settings.require("target_registry_url"),
+            credentials=ecr_credentials(ecr_client()) if settings.target_registry_auth == "ecr" else None,
+        )
 
     def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
-        media_type, body = self._manifest(repository, digest)
-        index = json.loads(body)
-        if media_type not in INDEX_TYPES and "manifests" not in index:
+        try:
+            image = inspect_image(self.client, repository, digest)
+        except RegistryError as exc:
+            raise ArtifactMissingError(f"{repository}@{digest}: {exc}") from exc
+        if not image.is_index:
             raise ArtifactMissingError(f"{repository}@{digest} is a single-platform image, not an index")
-        platforms: list[PlatformInfo] = []
-        for entry in index.get("manifests", []):
-            platform = entry.get("platform") or {}
-            _, manifest_body = self._manifest(repository, entry["digest"])
-            config_digest = json.loads(manifest_body)["config"]["digest"]
-            config = self.client.get(f"{self.base}/v2/{repository}/blobs/{config_digest}")
-            if config.status_code == 404:
-                raise ArtifactMissingError(f"{repository}@{entry['digest']}: config blob {config_digest} missing")
-            config.raise_for_status()
-            data = config.json()
-            platforms.append(
-                PlatformInfo(
-                    os=platform.get("os", ""),
-                    arch=platform.get("architecture", ""),
-                    variant=platform.get("variant"),
-                    manifest_digest=entry["digest"],
-                    config_os=data.get("os"),
-                    config_arch=data.get("architecture"),
-                )
+        return [
+            PlatformInfo(
+                os=p.os,
+                arch=p.architecture,
+                variant=p.variant,
+                manifest_digest=p.manifest_digest,
+                config_os=p.config_os,
+                config_arch=p.config_architecture,
             )
-        return platforms
-
-    def _mount(self, source: str, target: str, digest: str) -> None:
-        if self.client.head(f"{self.base}/v2/{target}/blobs/{digest}").status_code == 200:
-            return
-        response = self.client.post(f"{self.base}/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source})
-        if response.status_code != 201:
-            raise ArtifactMissingError(
-                f"{target}: mounting {digest} from {source} was refused ({response.status_code})"
-            )
-
-    def _put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> None:
-        response = self.client.put(
-            f"{self.base}/v2/{repository}/manifests/{reference}", content=body, headers={"Content-Type": media_type}
-        )
-        response.raise_for_status()
+            for p in image.platforms
+        ]
 
     def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> None:
-        head = self.client.head(f"{self.base}/v2/{target_repository}/manifests/{tag}", headers={"Accept": _ACCEPT})
-        if head.status_code == 200 and head.headers.get("docker-content-digest") == digest:
+        present = self.client.head_manifest(target_repository, tag)
+        if present is not None and present.digest == digest:
             return  # already promoted
-        index_type, index_body = self._manifest(source_repository, digest)
-        for entry in json.loads(index_body).get("manifests", []):
-            media_type, body = self._manifest(source_repository, entry["digest"])
-            manifest = json.loads(body)
-            for blob in [manifest["config"], *manifest.get("layers", [])]:
-                self._mount(source_repository, target_repository, blob["digest"])
-            self._put_manifest(target_repository, entry["digest"], media_type, body)
-        self._put_manifest(target_repository, tag, index_type, index_body)
+        where = f"{source_repository}@{digest}"
+        index = self.client.get_manifest(source_repository, digest)
+        if index.digest != digest:
+            raise ArtifactMissingError(f"{where}: the registry served another manifest ({index.digest})")
+        for entry in index.children(where) if index.is_index else []:
+            manifest = self.client.get_manifest(source_repository, entry.digest)
+            for blob in manifest.blobs(f"{source_repository}@{entry.digest}"):
+                if self.client.blob_exists(target_repository, blob.digest):
+                    continue
+                session = self.client.mount_blob(target_repository, blob.digest, source_repository)
+                if session is not None:
+                    self.client.cancel_upload(target_repository, session)
+                    raise ArtifactMissingError(
+                        f"{target_repository}: the registry would not mount {blob.digest} from {source_repository}"
+                    )
+            self.client.put_manifest(target_repository, entry.digest, manifest)
+        self.client.put_manifest(target_repository, tag, index)
 
 
 def _copy(settings: WorkflowSettings) -> StagedCopy:
