@@ -344,13 +344,16 @@ class LocalAws:
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
         if name in self._extra_functions:
             return self._extra_functions[name]
-        directory = name.removeprefix("eksd-adopt-").replace("-", "_")
+        handler: LambdaCallable = self._module(name.removeprefix("eksd-adopt-").replace("-", "_")).handler
+        return handler
+
+    def _module(self, directory: str) -> ModuleType:
         with self._lock:
             module = self._modules.get(directory)
             if module is None:
                 path = FUNCTIONS_DIR / directory / "handler.py"
                 if not path.is_file():
-                    raise LookupError(f"function {name}: no {path.relative_to(REPO_ROOT)}")
+                    raise LookupError(f"function {directory}: no {path.relative_to(REPO_ROOT)}")
                 spec = importlib.util.spec_from_file_location(f"eksd_adopt_local_fn_{directory}", path)
                 assert spec and spec.loader
                 module = importlib.util.module_from_spec(spec)
@@ -358,7 +361,11 @@ class LocalAws:
                 sys.modules[spec.name] = module
                 spec.loader.exec_module(module)
                 self._modules[directory] = module
-        handler: LambdaCallable = module.handler
+        return module
+
+    def load_handler(self, name: str) -> LambdaCallable:
+        """The real handler of ``functions/<name>/handler.py``, even when a stand-in is registered for it."""
+        handler: LambdaCallable = self._module(name.replace("-", "_")).handler
         return handler
 
     def invoke(self, function_name: str, event: dict[str, Any]) -> Any:

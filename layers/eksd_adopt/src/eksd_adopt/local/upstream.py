@@ -13,6 +13,7 @@ import copy
 import hashlib
 import random
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,13 @@ class PublishedRelease:
 class UpstreamSimulator:
     """Writes the CDN's files under ``cdn_root`` (URL path = file path) and images through ``publish_image``."""
 
-    def __init__(self, cdn_root: Path, publish_image: ImagePublisher, *, seed: int = 1) -> None:
+    def __init__(
+        self, cdn_root: Path, publish_image: ImagePublisher, *, seed: int = 1, image_concurrency: int = 6
+    ) -> None:
         self.cdn_root = cdn_root
         self.publish_image = publish_image
         self.seed = seed
+        self.image_concurrency = image_concurrency
 
     def publish_release(
         self,
@@ -90,15 +94,20 @@ class UpstreamSimulator:
                 self._publish_archive(asset, published, rng, archive_size)
                 if on_artifact:
                     on_artifact(asset["name"])
-        for asset in _assets(document):
-            if asset.get("type") == "Image":
-                reference = ImageReference.parse(asset["image"]["uri"])
-                assert reference.tag
-                digest = self.publish_image(reference.repository, reference.tag, list(asset.get("arch") or []))
-                asset["image"]["imageDigest"] = digest
-                published.images[asset["image"]["uri"]] = digest
-                if on_artifact:
-                    on_artifact(asset["name"])
+        images = [asset for asset in _assets(document) if asset.get("type") == "Image"]
+
+        def publish(asset: dict[str, Any]) -> None:
+            reference = ImageReference.parse(asset["image"]["uri"])
+            assert reference.tag
+            digest = self.publish_image(reference.repository, reference.tag, list(asset.get("arch") or []))
+            asset["image"]["imageDigest"] = digest
+            published.images[asset["image"]["uri"]] = digest
+            if on_artifact:
+                on_artifact(asset["name"])
+
+        # Images go up a few at a time, as upstream's build pushes them in parallel.
+        with ThreadPoolExecutor(max_workers=self.image_concurrency) as pool:
+            list(pool.map(publish, images))
         text = yaml.safe_dump(document, sort_keys=True) + "\n"
         report = validate_manifest(text, source=manifest_path.name)
         report.require_valid(strict=False)

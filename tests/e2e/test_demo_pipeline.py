@@ -1,0 +1,117 @@
+"""End to end: the demo's path (notification → intake → workflow → approval CLI → promoted → events),
+on the full kubernetes-1-20-eks-1 shape with small bytes, checked independently of our own code:
+skopeo reads the private registry, hashlib re-hashes what moto S3 holds, SSM and the subscriber
+queue are read back directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eksd_adopt.local.demo import LocalStack, local_stack, run_adoption
+from tests.conftest import TESTDATA
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with local_stack("1-20", tmp_path_factory.mktemp("demo")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def report(stack: LocalStack):  # type: ignore[no-untyped-def]
+    template = (TESTDATA / "kubernetes-1-20-eks-1.yaml").read_text()
+    return run_adoption(stack, template, archive_size=256, layer_sizes=(512, 1024), timeout=240)
+
+
+def _skopeo_digest(stack: LocalStack, repository: str, tag: str) -> str:
+    raw = subprocess.run(
+        [
+            SKOPEO,
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{stack.private_registry.host}/{repository}:{tag}",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def test_release_is_promoted_through_the_real_path(report) -> None:  # type: ignore[no-untyped-def]
+    assert report.release_id == "1-20-1"
+    assert report.status == "promoted"
+    assert report.tally.images == 17
+    assert report.tally.archives == 45
+    assert report.notification_to_promoted is not None
+
+
+def test_private_registry_holds_upstream_digests_in_staging_and_prod(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]
+    manifest = Path(stack.cdn.root / "kubernetes-1-20" / "kubernetes-1-20-eks-1.yaml").read_text()
+    document = yaml.safe_load(manifest)
+    images = [a["image"] for c in document["status"]["components"] for a in c["assets"] if a["type"] == "Image"]
+    assert len(images) == 17
+    for image in images[:6]:  # skopeo per image costs ~0.3 s; six of seventeen, both stages
+        repository, _, tag = image["uri"].split("/", 1)[1].rpartition(":")
+        for stage in ("staging", "prod"):
+            assert _skopeo_digest(stack, f"eksd/{stage}/{repository}", tag) == image["imageDigest"]
+
+
+def test_bucket_objects_match_the_manifest_checksums(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]
+    s3 = stack.runtime.client("s3")
+    document = yaml.safe_load((stack.cdn.root / "kubernetes-1-20" / "kubernetes-1-20-eks-1.yaml").read_text())
+    archives = [a["archive"] for c in document["status"]["components"] for a in c["assets"] if a["type"] == "Archive"]
+    for archive in archives:
+        path = archive["uri"].split("/kubernetes-1-20/releases/1/", 1)[1]
+        for stage in ("staging", "prod"):
+            body = s3.get_object(Bucket=stack.runtime.bucket, Key=f"eksd/{stage}/kubernetes-1-20/releases/1/{path}")[
+                "Body"
+            ].read()
+            assert hashlib.sha256(body).hexdigest() == archive["sha256"]
+            assert hashlib.sha512(body).hexdigest() == archive["sha512"]
+
+
+def test_ssm_pointer_names_the_promoted_release(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]
+    value = stack.runtime.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"]
+    pointer = json.loads(value)
+    assert pointer["release_id"] == "1-20-1"
+    location = pointer["manifest_location"]
+    assert location.startswith(f"s3://{stack.runtime.bucket}/eksd/prod/")
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    promoted = yaml.safe_load(stack.runtime.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assets = [a for c in promoted["status"]["components"] for a in c["assets"]]
+    # Every URI now points at the private copies of the prod stage: images pinned by digest, archives in the bucket.
+    for asset in assets:
+        if asset["type"] == "Image":
+            assert "/eksd/prod/eks-distro/" in asset["image"]["uri"] and "@sha256:" in asset["image"]["uri"], asset
+        else:
+            assert f"{stack.runtime.bucket}" in asset["archive"]["uri"] and "/eksd/prod/" in asset["archive"]["uri"], (
+                asset
+            )
+
+
+def test_subscriber_received_every_step_event(report) -> None:  # type: ignore[no-untyped-def]
+    for event in (
+        "release.detected",
+        "release.mirrored",
+        "release.verified",
+        "release.tested",
+        "release.awaiting_approval",
+        "release.approved",
+        "release.promoted",
+    ):
+        assert report.events[event] >= 1, (event, report.events)
+    assert "release.failed" not in report.events
