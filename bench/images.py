@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,11 @@ def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
     if failed:
         raise SystemExit("; ".join(failed))
     results = [r for _, r, _ in outcomes if r]
+    peak = next(
+        int(line.split()[1]) * 1024
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
     print(
         json.dumps(
             {
@@ -136,24 +142,43 @@ def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
                 "mounted": sum(r.blobs_mounted for r in results),
                 "skipped": sum(r.blobs_skipped for r in results),
                 "bytes": sum(r.bytes_uploaded for r in results),
+                "vmhwm": peak,
             }
         )
     )
 
 
 def _run_rss(argv: list[str]) -> tuple[float, int, str]:
-    """Like _timed, but the peak RSS of exactly this child (wait4)."""
+    """Wall seconds, peak RSS and stdout of one process.
+
+    The peak is the child's VmHWM, polled from /proc while it runs (VmHWM only grows, and exec
+    resets it). wait4's ru_maxrss would not do: Linux carries the parent's high-water mark across
+    the fork+exec, so every child would report at least this benchmark's own size.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT)
-    assert process.stdout and process.stderr
-    out = process.stdout.read()
-    err = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    peak = 0
+    status = Path(f"/proc/{process.pid}/status")
+
+    def poll() -> None:
+        nonlocal peak
+        while process.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    out, err = process.communicate()
+    watcher.join()
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{argv[:3]} failed: {err.decode()[-2000:]}")
-    return seconds, int(usage.ru_maxrss) * 1024, out.decode()
+    return seconds, peak, out.decode()
 
 
 def _ours(source_url: str, target_url: str, jobs_path: Path) -> dict[str, Any]:
@@ -162,7 +187,7 @@ def _ours(source_url: str, target_url: str, jobs_path: Path) -> dict[str, Any]:
     )
     data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     data["wall"] = seconds
-    data["rss"] = rss
+    data["rss"] = max(rss, int(data["vmhwm"]))  # its own final VmHWM is exact
     return data
 
 
