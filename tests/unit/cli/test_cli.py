@@ -113,8 +113,13 @@ def test_notification_parse_garbage_exits_1(tmp_path: Path) -> None:
     assert "names no EKS-D release" in result.output
 
 
-def test_demo_validates_and_plans_the_embedded_manifest() -> None:
-    result = runner.invoke(app, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert "1-20-1 (Kubernetes v1.20.4): valid" in result.output
-    assert "17 images" in result.output
+def test_demo_refuses_a_manifest_it_cannot_use(tmp_path: Path) -> None:
+    # The full demo runs in tests/e2e; here only its input checks, which must fail before anything starts.
+    missing = runner.invoke(app, ["demo", "--manifest", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2
+    assert "cannot use" in missing.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Release\n")
+    invalid = runner.invoke(app, ["demo", "--manifest", str(bad)])
+    assert invalid.exit_code == 2
+    assert "problem(s)" in invalid.output
