@@ -72,6 +72,26 @@ def await_gate(aws: LocalAws, release_id: str, execution_arn: str) -> None:
     aws.wait_until(ready, timeout=60, what=f"the approval gate of {release_id}")
 
 
+def cli(aws: LocalAws, who: LocalIdentity, args: list[str]) -> Any:
+    """Run ``eksd-adopt`` as ``who`` (its keys in the environment, as the CLI reads them)."""
+    from eksd_adopt.cli.main import app
+
+    env = {
+        "AWS_ACCESS_KEY_ID": who.access_key,
+        "AWS_SECRET_ACCESS_KEY": who.secret_key,
+        "EKSD_ADOPT_APPROVALS_URL": aws.approvals_url,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        return CliRunner().invoke(app, args, env=env)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def pointer(aws: LocalAws) -> dict[str, Any]:
     return json.loads(aws.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"])
 
@@ -207,6 +227,9 @@ def test_two_distinct_approvers_required_and_outsiders_refused(
         first = decide(aws, people["alice"], release.release_id, "approve")
         assert first.json()["status"] == "pending" and first.json()["approvals"] == 1
         assert decide(aws, people["alice"], release.release_id, "approve").status_code == 409  # once per approver
+        listed = cli(aws, people["bob"], ["approvals", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert f"{release.release_id} stage prod" in listed.output and "1/2 approvals" in listed.output
         assert aws.describe(arn)["status"] == "RUNNING"
         second = decide(aws, people["bob"], release.release_id, "approve")
         assert second.json()["status"] == "approved", second.text
@@ -224,8 +247,6 @@ def test_unsigned_or_badly_signed_requests_are_refused(aws: LocalAws, people: di
 def test_rollback_repoints_to_an_earlier_promoted_release(
     aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
 ) -> None:
-    from eksd_adopt.cli.main import app
-
     for number in (6, 7):
         release, arn = start(aws, upstream, template, number)
         await_gate(aws, release.release_id, arn)
@@ -233,22 +254,12 @@ def test_rollback_repoints_to_an_earlier_promoted_release(
         assert aws.wait_for_execution(arn)["status"] == "SUCCEEDED"
     assert pointer(aws)["release_id"] == "1-20-7"
     events = aws.subscribe_queue(aws.events_topic_arn, "events-rollback")
-    bob = people["bob"]
-    env = {
-        "AWS_ACCESS_KEY_ID": bob.access_key,
-        "AWS_SECRET_ACCESS_KEY": bob.secret_key,
-        "EKSD_ADOPT_APPROVALS_URL": aws.approvals_url,
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    runner = CliRunner()
-    try:
-        refused = runner.invoke(app, ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "2"], env=env)
-        assert refused.exit_code == 1 and "never promoted" in refused.output
-        result = runner.invoke(app, ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "6"], env=env)
-        assert result.exit_code == 0, result.output
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    refused = cli(aws, people["bob"], ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "2"])
+    assert refused.exit_code == 1 and "never promoted" in refused.output
+    outsider = cli(aws, people["mallory"], ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "6"])
+    assert outsider.exit_code == 1 and "not an approver" in outsider.output
+    result = cli(aws, people["bob"], ["rollback", "--stage", "prod", "--channel", "1-20", "--to", "6"])
+    assert result.exit_code == 0, result.output
     assert pointer(aws)["release_id"] == "1-20-6"
     assert pointer(aws)["manifest_location"].endswith("eksd/prod/kubernetes-1-20/kubernetes-1-20-eks-6.yaml")
     kinds = [json.loads(body)["event_type"] for body in aws.drain(events)]

@@ -179,6 +179,7 @@ class LocalAws:
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
                 "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines on stdout mean nothing without CloudWatch
                 "POWERTOOLS_METRICS_NAMESPACE": "EksdAdopt",
                 "POWERTOOLS_SERVICE_NAME": "eksd-adopt",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
