@@ -264,3 +264,46 @@ def test_rollback_repoints_to_an_earlier_promoted_release(
     assert pointer(aws)["manifest_location"].endswith("eksd/prod/kubernetes-1-20/kubernetes-1-20-eks-6.yaml")
     kinds = [json.loads(body)["event_type"] for body in aws.drain(events)]
     assert "release.rolled_back" in kinds
+
+
+def test_team_test_step_is_called_back_and_its_failure_stops_the_adoption(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str
+) -> None:
+    import threading
+
+    calls: list[dict[str, Any]] = []
+
+    def team_tests(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # A team's step answers later, through the callback API, as a real one would from its own runner.
+        calls.append(event)
+        verdict = "pass" if event["release"]["number"] == 8 else "fail"
+
+        def answer() -> None:
+            sfn = aws.client("stepfunctions")
+            if verdict == "pass":
+                sfn.send_task_success(
+                    taskToken=event["task_token"], output=json.dumps({"suite": "conformance", "ok": True})
+                )
+            else:
+                sfn.send_task_failure(
+                    taskToken=event["task_token"], error="TeamTestsFailed", cause="conformance: 3 failed"
+                )
+
+        threading.Timer(0.5, answer).start()
+        return {"accepted": True}
+
+    arn = aws.register_function("team_tests", team_tests)
+    machine = aws.create_state_machine("eksd-adopt-release-team-tests", TeamTestArn=arn)
+    passing = upstream.publish_release(template, channel="1-20", number=8)
+    execution = aws.start_adoption(workflow_input(passing), machine)
+    await_gate(aws, passing.release_id, execution)
+    gate = DynamoDbApprovalStore(aws.approvals_table).get(passing.release_id, "prod")
+    assert gate.summary["tests"]["team"] == {"suite": "conformance", "ok": True}
+    assert calls[0]["staged_manifest_location"].endswith("eksd/staging/kubernetes-1-20/kubernetes-1-20-eks-8.yaml")
+
+    failing = upstream.publish_release(template, channel="1-20", number=9)
+    final = aws.wait_for_execution(aws.start_adoption(workflow_input(failing), machine))
+    assert (final["status"], final.get("error")) == ("FAILED", "AdoptionFailed")
+    assert "TeamTestsFailed" in final["cause"]
+    assert DynamoDbLedger(aws.ledger_table).get(failing.release_id).status is ReleaseStatus.FAILED
+    assert DynamoDbApprovalStore(aws.approvals_table).get(failing.release_id, "prod") is None
