@@ -169,7 +169,10 @@ def test_two_distinct_approvers_resume_the_workflow_once() -> None:
     assert ledger.get("1-30-58").status is ReleaseStatus.APPROVED
     assert len(ledger.get("1-30-58").decisions) == 2
     approved = [e for e in EVENTS.events if e.event_type.value == "release.approved" and e.release_id == "1-30-58"]
-    assert approved and approved[-1].detail["approvers"] == ["arn:aws:sts::111122223333:assumed-role/Approvers/alice", BOB]
+    assert approved and approved[-1].detail["approvers"] == [
+        "arn:aws:sts::111122223333:assumed-role/Approvers/alice",
+        BOB,
+    ]
 
 
 def test_outsider_is_refused_and_nothing_recorded() -> None:
