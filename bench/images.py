@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 UNIQUE_TARGET = int(1.5 * 1024**3) - 2 * 26 * MIB * 1  # minus the shared layers (counted once)
 SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
 WARM_ROUNDS = 3
-CONCURRENCY = int(os.environ.get("EKSD_BENCH_IMAGES", "4"))
+CONCURRENCY = int(os.environ.get("EKSD_BENCH_IMAGES", "8"))
 BLOB_CONCURRENCY = int(os.environ.get("EKSD_BENCH_BLOBS", "6"))
 CHUNK_MIB = int(os.environ.get("EKSD_BENCH_CHUNK_MIB", "64"))
 

@@ -54,7 +54,9 @@ def images(
     ),
     prefix: str = typer.Option("eksd", "--prefix", help="Repository prefix in the target registry."),
     stage: str = typer.Option("staging", "--stage", help="Stage the copies land in (<prefix>/<stage>/...)."),
-    concurrency: int = typer.Option(6, "--concurrency", min=1, max=32, help="Blobs in flight (images: half of it)."),
+    concurrency: int = typer.Option(
+        6, "--concurrency", min=1, max=32, help="Blobs in flight, largest first, across images."
+    ),
     auth: Auth | None = typer.Option(None, "--auth", help="none or ecr; default: ecr for *.amazonaws.com, else none."),
     ecr_control_plane: bool | None = typer.Option(
         None, "--ecr-repositories/--no-ecr-repositories", help="Create ECR repositories on demand (default: with ecr)."
@@ -128,7 +130,8 @@ def _copy_with_progress(
             progress.advance(count_task, 1)
 
     with build_copier(settings, policy=upstream, on_bytes=on_bytes) as copier, progress:
-        return copier.copy_all(jobs, concurrency=max(1, (concurrency + 1) // 2), on_done=on_done)
+        # Image threads only wait on the shared blob pool: as many as blobs in flight keeps it fed.
+        return copier.copy_all(jobs, concurrency=concurrency, on_done=on_done)
 
 
 def _status(result: ImageCopyResult | None, exc: Exception | None) -> str:

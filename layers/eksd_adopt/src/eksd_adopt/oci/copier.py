@@ -12,13 +12,16 @@ size are checked while it streams, and a large blob is sent in chunks so memory 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from aws_lambda_powertools import Logger
@@ -39,6 +42,7 @@ from eksd_adopt.reference import ImageReference
 from eksd_adopt.retry import TransientError
 
 logger = Logger(child=True)
+T = TypeVar("T")
 
 MIB = 1024 * 1024
 DEFAULT_CHUNK_SIZE = 20 * MIB  # ECR takes upload parts of at most 20 MiB
@@ -98,6 +102,49 @@ class _ImageTally:
                 self.mounted += 1
             else:
                 self.skipped += 1
+
+
+class _LargestFirstPool:
+    """Blob workers taking the largest waiting blob first, whichever image it belongs to.
+
+    Largest-first keeps the receiving registry busy to the end: a big layer picked up last would
+    leave one upload running alone while every other worker idles.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Future[Any] | None, Callable[[], Any] | None]] = (
+            queue.PriorityQueue()
+        )
+        self._order = itertools.count()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"blob-{i}", daemon=True) for i in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, size: int, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((-size, next(self._order), future, fn))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            _, _, future, fn = self._queue.get()
+            if future is None or fn is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        # Sentinels sort after every real job (size 0 -> priority 0, later order), so queued work finishes first.
+        for _ in self._threads:
+            self._queue.put((1, next(self._order), None, None))
+        for thread in self._threads:
+            thread.join()
 
 
 class SourceRegistries:
@@ -216,14 +263,14 @@ class ImageCopier:
         self.chunk_size = chunk_size
         self.monolithic_max = min(monolithic_max, chunk_size)
         self.on_bytes = on_bytes or (lambda n: None)
-        self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
+        self._pool = _LargestFirstPool(blob_concurrency)
         self._lock = threading.Lock()
         self._blobs: dict[str, _BlobState] = {}
         self._locations: dict[str, str] = {}  # digest -> a target repository known to hold it
         self._created: set[str] = set()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
         self.sources.close()
 
     def __enter__(self) -> ImageCopier:
@@ -346,14 +393,17 @@ class ImageCopier:
         mount_from = source_repository if mount_from_source else None
         futures: list[Future[BlobOutcome]] = [
             self._pool.submit(
-                self._ensure_blob,
-                source,
-                source_repository,
-                target_repository,
-                blob,
-                image,
-                mount_from,
-                allow_byte_copy,
+                blob.size,
+                partial(
+                    self._ensure_blob,
+                    source,
+                    source_repository,
+                    target_repository,
+                    blob,
+                    image,
+                    mount_from,
+                    allow_byte_copy,
+                ),
             )
             for blob in blobs.values()
         ]
