@@ -67,6 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return _response(200, {"approvals": pending_approvals(wiring.approvals(settings))})
         if method == "POST" and path == "/decisions":
             body = DecisionBody.model_validate(_body(event))
+            logger.append_keys(release_id=body.release_id, stage=body.stage, decision=body.decision)
             outcome = decide(
                 caller,
                 body.release_id,
@@ -83,6 +84,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return _response(200, outcome.model_dump(mode="json"))
         if method == "POST" and path == "/rollbacks":
             rb = RollbackBody.model_validate(_body(event))
+            logger.append_keys(stage=rb.stage, channel=rb.channel, release_id=f"{rb.channel}-{rb.to}")
             pointer = rollback(
                 caller,
                 rb.stage,
@@ -98,9 +100,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.info("stage rolled back", extra={"release_id": pointer.release_id, "stage": rb.stage})
             return _response(200, pointer.model_dump(mode="json"))
     except NotAnApproverError as exc:
-        logger.warning("refused", extra={"reason": str(exc)})
+        logger.warning("refused", extra={"reason": str(exc), "status": 403})
         return _response(403, {"error": str(exc)})
     except (ApprovalError, RollbackError) as exc:
+        # The audit trail of refused decisions (replays, gates already decided or expired): who, what, why.
+        logger.warning("refused", extra={"reason": str(exc), "status": 409})
         return _response(409, {"error": str(exc)})
     except ValidationError as exc:
         return _response(400, {"error": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())})

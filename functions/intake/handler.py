@@ -65,7 +65,13 @@ def handle_record(record: SQSRecord, intake: IntakeService, settings: IntakeSett
         metrics.add_metric(name="RefusedNotifications", unit=MetricUnit.Count, value=1)
         logger.error("notification refused", extra={"reason": str(exc)})
         raise
-    logger.append_keys(channel=announcement.channel, number=announcement.number, sns_message_id=announcement.message_id)
+    logger.append_keys(
+        # The release id as soon as it is known (a channel-only announcement learns it from the channel file).
+        release_id=announcement.release_id,
+        channel=announcement.channel,
+        number=announcement.number,
+        sns_message_id=announcement.message_id,
+    )
     try:
         result = intake.handle_announcement(announcement, retry_not_found_until=_retry_until(record, settings))
     except ManifestNotPublishedError as exc:
@@ -73,7 +79,8 @@ def handle_record(record: SQSRecord, intake: IntakeService, settings: IntakeSett
         metrics.add_metric(name="ManifestsNotYetPublished", unit=MetricUnit.Count, value=1)
         logger.warning("manifest not published yet; retrying later", extra={"reason": str(exc)})
         raise
-    logger.info("announcement handled", extra={"release_id": result.release_id, "outcome": result.outcome.value})
+    logger.append_keys(release_id=result.release_id)
+    logger.info("announcement handled", extra={"outcome": result.outcome.value})
     metrics.add_metric(name=_METRIC[result.outcome], unit=MetricUnit.Count, value=1)
     if result.outcome is AdoptOutcome.INVALID:
         # Fail the message: it is retried a few times (the CDN might have served a bad copy) and then

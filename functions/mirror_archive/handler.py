@@ -25,7 +25,8 @@ def handler(event: dict[str, Any], context: LambdaContext, store: ArchiveStore |
     # Read per invocation: the local runtime calls this in-process with a different environment each time.
     settings = MirrorArchiveSettings.from_env(os.environ)
     request = ArchiveJobRequest.model_validate(event)
-    logger.append_keys(asset=request.job.asset, target_key=request.job.target_key)
+    # release_id: every log line of an adoption carries it (the Map item passes it beside the job).
+    logger.append_keys(release_id=event.get("release_id"), asset=request.job.asset, target_key=request.job.target_key)
     result = run_archive_job(settings, request.job, store=store)
     metrics.add_metric(name="ArchiveBytesCopied", unit=MetricUnit.Bytes, value=0 if result.skipped else result.bytes)
     metrics.add_metric(name="ArchivesSkipped", unit=MetricUnit.Count, value=int(result.skipped))

@@ -24,7 +24,10 @@ def handler(event: dict[str, Any], context: LambdaContext, ecr: Any | None = Non
     # Read per invocation: the local runtime calls this in-process with a different environment each time.
     settings = MirrorImageSettings.from_env(os.environ)
     request = ImageJobRequest.model_validate(event)
-    logger.append_keys(image=request.job.source, target_repository=request.job.target_repository)
+    # release_id: every log line of an adoption carries it (the Map item passes it beside the job).
+    logger.append_keys(
+        release_id=event.get("release_id"), image=request.job.source, target_repository=request.job.target_repository
+    )
     result = run_image_job(settings, request.job, ecr=ecr)
     metrics.add_metric(name="ImageBytesUploaded", unit=MetricUnit.Bytes, value=result.bytes_uploaded)
     metrics.add_metric(name="ImageBlobsMounted", unit=MetricUnit.Count, value=result.blobs_mounted)

@@ -126,9 +126,15 @@ def test_an_adoption_logs_no_secret_and_names_its_release_on_every_line(
     assert "AWS4-HMAC-SHA256" not in text and "authorization" not in text.lower()
     # Every step ran and logged, and each of its lines names this release.
     ours = [line for line in lines if line.get("release_id") == release.release_id]
-    functions = {line.get("function_name") for line in ours}
-    assert {"eksd-adopt-validate-release", "eksd-adopt-mirror-image", "eksd-adopt-mirror-archive"} <= functions
-    assert {"eksd-adopt-request-approval", "eksd-adopt-approvals-api"} <= functions
+    # (By message, not function name: in-process handlers running at once share one formatter's keys.)
+    messages = {line["message"] for line in ours}
+    assert messages >= {
+        "release validated",
+        "image mirrored",
+        "archive mirrored",
+        "approval requested",
+        "decision recorded",
+    }, messages
     unnamed = [line for line in lines if not line.get("release_id")]
     assert unnamed == [], unnamed[:3]
-    observed(f"{len(ours)} lines from {len(functions)} functions: no secret, all carry release_id")
+    observed(f"{len(ours)} lines from every step that logs: no secret, all carry release_id")

@@ -1,0 +1,44 @@
+"""Capture the handlers' structured log lines exactly as Lambda would ship them (Powertools JSON), at INFO."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+SERVICE = "eksd-adopt"
+
+
+class CapturedLogs:
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+
+
+@contextmanager
+def service_logs(name: str = SERVICE, level: int = logging.INFO) -> Iterator[CapturedLogs]:
+    """A second handler on the service logger with the Powertools formatter (so appended keys are there too)."""
+    Logger(service=name)  # make sure the service logger and its formatter exist
+    service = logging.getLogger(name)
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(service.handlers[0].formatter)
+    saved = service.level
+    service.addHandler(capture)
+    service.setLevel(level)
+    try:
+        yield CapturedLogs(stream)
+    finally:
+        service.removeHandler(capture)
+        service.setLevel(saved)
