@@ -99,6 +99,11 @@ def test_every_announcement_starts_the_right_adoption(
     assert record["execution_arn"].endswith(f":adopt-{release_id}")
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="SQS redelivers a message and upstream announces the release twice",
+    expected="one execution; both SNS message ids recorded",
+)
 def test_redelivery_and_duplicate_messages_start_one_execution(world: IntakeWorld) -> None:
     world.publish_release("1-30", 58)
     message = "Amazon EKS Distro v1-30-eks-58 is now available."
@@ -116,6 +121,11 @@ def test_redelivery_and_duplicate_messages_start_one_execution(world: IntakeWorl
     assert record is not None and record["message_ids"] == [first, second]
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="two deliveries of one release handled at once, both past the ledger read",
+    expected="one execution (the ledger's conditional create decides)",
+)
 def test_concurrent_deliveries_for_one_release_start_one_execution(world: IntakeWorld) -> None:
     world.publish_release("1-31", 4)
     for _ in range(2):
@@ -141,6 +151,11 @@ def test_concurrent_deliveries_for_one_release_start_one_execution(world: Intake
     assert record is not None and len(record["message_ids"]) == 2
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="a message from a topic other than the upstream one",
+    expected="refused, retried to the DLQ, nothing recorded or started, RefusedNotifications metric",
+)
 def test_message_from_another_topic_is_refused(world: IntakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
     other = world.sns.create_topic(Name="someone-elses-topic")["TopicArn"]
     world.sns.subscribe(TopicArn=other, Protocol="sqs", Endpoint=world.queue_arn)
@@ -154,6 +169,11 @@ def test_message_from_another_topic_is_refused(world: IntakeWorld, capsys: pytes
     assert emitted_metrics(capsys.readouterr().out).get("RefusedNotifications") == 1
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="an announced release whose manifest is invalid",
+    expected="recorded invalid with every problem, not started, InvalidManifests metric, message to the DLQ",
+)
 def test_invalid_manifest_is_recorded_alarmed_and_ends_in_the_dlq(
     world: IntakeWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -175,6 +195,11 @@ def test_invalid_manifest_is_recorded_alarmed_and_ends_in_the_dlq(
     assert emitted_metrics(capsys.readouterr().out)["InvalidManifests"] == 3
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="CDN lags the notification (404, then 200)",
+    expected="message retried; adopted on redelivery",
+)
 def test_cdn_answering_404_then_200_adopts_on_redelivery(world: IntakeWorld) -> None:
     world.announce("Amazon EKS Distro v1-32-eks-9 is now available.")
     event = world.receive()
@@ -189,6 +214,11 @@ def test_cdn_answering_404_then_200_adopts_on_redelivery(world: IntakeWorld) -> 
     assert list(world.executions()) == ["adopt-1-32-9"]
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="manifest still missing past the retry window",
+    expected="message acknowledged; release left detected for the reconciler",
+)
 def test_not_found_past_the_retry_window_is_left_to_the_reconciler(
     world: IntakeWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,6 +242,11 @@ def test_settings_are_read_per_invocation(world: IntakeWorld, monkeypatch: pytes
     assert intake.handler(event, LambdaContext()) == {"batchItemFailures": []}
 
 
+@pytest.mark.reliability(
+    area="intake",
+    fault="invalid function configuration",
+    expected="the invocation fails with the variable named",
+)
 def test_bad_configuration_fails_loudly(world: IntakeWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACKED_CHANNELS", "1-30,latest")
     with pytest.raises(ValueError, match="TRACKED_CHANNELS"):
