@@ -156,6 +156,11 @@ def test_happy_path_waits_for_approval_then_promotes(
     ]
 
 
+@pytest.mark.reliability(
+    area="approvals",
+    fault="a rejection (and one without a reason)",
+    expected="reason required (400); rejected: execution fails ReleaseRejected, nothing promoted, pointer unchanged",
+)
 def test_reject_ends_rejected_and_promotes_nothing(
     aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
 ) -> None:
@@ -174,6 +179,11 @@ def test_reject_ends_rejected_and_promotes_nothing(
     assert DynamoDbApprovalStore(aws.approvals_table).get(release.release_id, "prod").status is ApprovalStatus.REJECTED
 
 
+@pytest.mark.reliability(
+    area="approvals",
+    fault="nobody decides before the gate's timeout; a late approval",
+    expected="execution fails ApprovalExpired, ledger expired; the late approval refused (409)",
+)
 def test_gate_expires(
     aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
 ) -> None:
@@ -187,6 +197,11 @@ def test_gate_expires(
     assert decide(aws, people["alice"], release.release_id, "approve").status_code == 409  # too late
 
 
+@pytest.mark.reliability(
+    area="workflow",
+    fault="an upstream layer blob tampered after publication",
+    expected="mirror fails verification, adoption failed, no gate opened, nothing in prod",
+)
 def test_tampered_blob_fails_the_mirror_and_nothing_is_promoted(
     aws: LocalAws, upstream: UpstreamSimulator, template: str, registries: tuple[Registry, Registry]
 ) -> None:
@@ -207,6 +222,11 @@ def test_tampered_blob_fails_the_mirror_and_nothing_is_promoted(
     assert httpx.head(f"{target.url}/v2/eksd/prod/{repository}/manifests/{tag}").status_code == 404
 
 
+@pytest.mark.reliability(
+    area="approvals",
+    fault="a non-approver approves; an approver forged in the body; one approver twice",
+    expected="403, 403, 409; the gate opens only with two distinct approvers",
+)
 def test_two_distinct_approvers_required_and_outsiders_refused(
     aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
 ) -> None:
@@ -238,6 +258,11 @@ def test_two_distinct_approvers_required_and_outsiders_refused(
     assert {d.approver for d in decisions} == {people["alice"].principal_arn, APPROVER_B}
 
 
+@pytest.mark.reliability(
+    area="approvals",
+    fault="unsigned request; request signed with a wrong secret",
+    expected="403 before the handler runs",
+)
 def test_unsigned_or_badly_signed_requests_are_refused(aws: LocalAws, people: dict[str, LocalIdentity]) -> None:
     assert httpx.get(aws.approvals_url + "/approvals").status_code == 403
     forged = LocalIdentity(people["alice"].principal_arn, people["alice"].access_key, "not-the-secret")
@@ -266,6 +291,11 @@ def test_rollback_repoints_to_an_earlier_promoted_release(
     assert "release.rolled_back" in kinds
 
 
+@pytest.mark.reliability(
+    area="workflow",
+    fault="the team-supplied test step reports failure",
+    expected="adoption fails, nothing promoted",
+)
 def test_team_test_step_is_called_back_and_its_failure_stops_the_adoption(
     aws: LocalAws, upstream: UpstreamSimulator, template: str
 ) -> None:
