@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 UNIQUE_TARGET = int(1.5 * 1024**3) - 2 * 26 * MIB * 1  # minus the shared layers (counted once)
 SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
 WARM_ROUNDS = 3
+COLD_ROUNDS = int(os.environ.get("EKSD_BENCH_COLD_ROUNDS", "2"))
 CONCURRENCY = int(os.environ.get("EKSD_BENCH_IMAGES", "8"))
 BLOB_CONCURRENCY = int(os.environ.get("EKSD_BENCH_BLOBS", "6"))
 CHUNK_MIB = int(os.environ.get("EKSD_BENCH_CHUNK_MIB", "64"))
@@ -237,11 +238,7 @@ def run() -> None:
     base = Path(os.environ.get("EKSD_BENCH_DIR") or tempfile.mkdtemp(prefix="bench-images-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
-        with (
-            LocalRegistry(base / "source") as source,
-            LocalRegistry(base / "ours") as ours_target,
-            LocalRegistry(base / "skopeo") as skopeo_target,
-        ):
+        with LocalRegistry(base / "source") as source:
             started = time.perf_counter()
             images = _publish(source.url, _layer_plan(_image_names()))
             # Layer bytes of the set, each counted once (the source may also hold the 1 GiB image of a reused dir).
@@ -254,13 +251,36 @@ def run() -> None:
                 f"published in {time.perf_counter() - started:.0f} s",
                 flush=True,
             )
-
-            _clear_skopeo_cache()
-            skopeo_cold, _ = _skopeo_all(source.host, skopeo_target.host, jobs)
-            ours_cold = _ours(source.url, ours_target.url, jobs_path)
+            # Cold rounds into fresh registries, the order alternating so drift on a shared machine
+            # hits both tools alike; the last round's registries serve the warm runs.
+            skopeo_colds: list[float] = []
+            ours_colds: list[dict[str, Any]] = []
+            for round_ in range(COLD_ROUNDS):
+                for name in ("ours", "skopeo"):
+                    shutil.rmtree(base / name, ignore_errors=True)
+                ours_target = LocalRegistry(base / "ours").start()
+                skopeo_target = LocalRegistry(base / "skopeo").start()
+                for tool in ("skopeo", "ours") if round_ % 2 == 0 else ("ours", "skopeo"):
+                    if tool == "skopeo":
+                        _clear_skopeo_cache()
+                        skopeo_colds.append(_skopeo_all(source.host, skopeo_target.host, jobs)[0])
+                    else:
+                        ours_colds.append(_ours(source.url, ours_target.url, jobs_path))
+                print(
+                    f"cold round {round_ + 1}: skopeo {skopeo_colds[-1]:.2f} s, ours {ours_colds[-1]['wall']:.2f} s",
+                    flush=True,
+                )
+                if round_ < COLD_ROUNDS - 1:
+                    ours_target.stop()
+                    skopeo_target.stop()
+            ours_cold = dict(ours_colds[-1])
+            ours_cold["wall"] = statistics.median(o["wall"] for o in ours_colds)
+            ours_cold["seconds"] = statistics.median(o["seconds"] for o in ours_colds)
+            skopeo_cold = statistics.median(skopeo_colds)
             assert ours_cold["uploaded"] > 0
             for job in jobs:  # both copies are the source's digests, checked independently
                 assert _digest_of(ours_target.host, job["target_repository"], job["tag"]) == job["known_digest"]
+                assert _digest_of(skopeo_target.host, job["target_repository"], job["tag"]) == job["known_digest"]
             skopeo_warm, ours_warm, ours_warm_inproc = [], [], []
             for _ in range(WARM_ROUNDS):
                 skopeo_warm.append(_skopeo_all(source.host, skopeo_target.host, jobs)[0])
@@ -294,6 +314,8 @@ def run() -> None:
                 skopeo_target.host,
                 [json.loads(big_jobs.read_text())[0]],
             )
+            ours_target.stop()
+            skopeo_target.stop()
     finally:
         if not os.environ.get("EKSD_BENCH_DIR"):
             shutil.rmtree(base, ignore_errors=True)
@@ -306,7 +328,8 @@ def run() -> None:
     warm_ratio = warm_skopeo / warm_ours
     print(
         f"\n{len(jobs)} images x 2 platforms, {gib:.2f} GiB unique; two docker-registry 2.8 on loopback; "
-        f"ours: {CONCURRENCY} images / {BLOB_CONCURRENCY} blobs in flight; warm = median of {WARM_ROUNDS}"
+        f"ours: {CONCURRENCY} images / {BLOB_CONCURRENCY} blobs in flight; cold = median of {COLD_ROUNDS} "
+        f"interleaved rounds, warm = median of {WARM_ROUNDS}"
     )
     print(f"{'run':<44}{'skopeo copy --all':>18}{'eksd-adopt':>12}{'ratio':>9}{'goal':>8}")
     print(
