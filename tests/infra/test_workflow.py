@@ -18,53 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 ASL = REPO / "infra" / "workflows" / "adopt_release.asl.json"
 
 
-@pytest.fixture(scope="module")
-def workflow_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The workflow constructs in a stack of their own, with stand-ins for the resources other constructs own."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_dynamodb as dynamodb
-    from aws_cdk import aws_logs as logs
-    from aws_cdk import aws_s3 as s3
-    from aws_cdk import aws_sns as sns
-    from cdk_nag import AwsSolutionsChecks
-
-    from infra.constants import DEFAULT_LAYER_DIR
-    from infra.constructs.approvals import ApprovalGates
-    from infra.constructs.shared_layer import DomainLayer
-    from infra.constructs.workflow import AdoptionWorkflow
-    from infra.function_factory import FunctionFactory
-
-    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    stack = cdk.Stack(app, "WorkflowOnly", env=cdk.Environment(account="111111111111", region="eu-west-1"))
-    layer = DomainLayer(stack, "Layer", layer_dir=DEFAULT_LAYER_DIR)
-    functions = FunctionFactory(stack, layer.layer, log_retention=logs.RetentionDays.ONE_YEAR)
-    ledger = dynamodb.Table.from_table_name(stack, "Ledger", "eksd-adopt-ledger")
-    bucket = s3.Bucket.from_bucket_name(stack, "Bucket", "eksd-adopt-mirror")
-    topic = sns.Topic.from_topic_arn(stack, "Events", "arn:aws:sns:eu-west-1:111111111111:eksd-adopt-release-events")
-    approvals = ApprovalGates(
-        stack,
-        "Approvals",
-        functions=functions,
-        stage_rules={"prod": {"approvers": ["arn:aws:iam::111111111111:role/Approvers"], "required_approvals": 2}},
-    )
-    mirror = functions.create("MirrorStandIn", handler_dir="validate_release", description="stand-in")
-    AdoptionWorkflow(
-        stack,
-        "Workflow",
-        functions=functions,
-        prefix="eksd",
-        stages=("prod",),
-        ledger_table=ledger,
-        bucket=bucket,
-        events_topic=topic,
-        approvals=approvals,
-        mirror_image=mirror,
-        mirror_archive=mirror,
-        log_retention=logs.RetentionDays.ONE_YEAR,
-    )
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
-    assembly = app.synth()  # raises on an unacknowledged cdk-nag finding
-    return json.loads(Path(assembly.directory, "WorkflowOnly.template.json").read_text())
+@pytest.fixture(scope="session")
+def workflow_template(template_json: dict[str, Any]) -> dict[str, Any]:
+    """The whole stack's template (synthesized once per session, cdk-nag on): the workflow is composed there."""
+    return template_json
 
 
 def _state_machine(template: dict[str, Any]) -> dict[str, Any]:
@@ -136,12 +93,16 @@ def test_decision_endpoint_requires_iam_auth(workflow_template: dict[str, Any]) 
 
 def test_approvals_table_and_topic_use_the_customer_key(workflow_template: dict[str, Any]) -> None:
     tables = resources_of(workflow_template, "AWS::DynamoDB::Table")
-    (table,) = tables.values()
+    (table,) = [t for t in tables.values() if t["Properties"].get("TableName") == "eksd-adopt-approvals"]
     assert table["Properties"]["SSESpecification"]["SSEType"] == "KMS"
     assert "KMSMasterKeyId" in table["Properties"]["SSESpecification"]
     keys = {k["AttributeName"]: k["KeyType"] for k in table["Properties"]["KeySchema"]}
     assert keys == {"release_id": "HASH", "stage": "RANGE"}
-    (topic,) = resources_of(workflow_template, "AWS::SNS::Topic").values()
+    (topic,) = [
+        t
+        for t in resources_of(workflow_template, "AWS::SNS::Topic").values()
+        if t["Properties"].get("DisplayName") == "EKS-D releases awaiting approval"
+    ]
     assert "KmsMasterKeyId" in topic["Properties"]
 
 
@@ -149,4 +110,20 @@ def test_stage_rules_reach_the_decision_handler(workflow_template: dict[str, Any
     functions = resources_of(workflow_template, "AWS::Lambda::Function")
     api = next(f for n, f in functions.items() if n.startswith("ApprovalsApiFunction"))
     rules = json.loads(api["Properties"]["Environment"]["Variables"]["STAGE_RULES"])
+    assert rules == {"prod": {"approvers": [], "required_approvals": 1}}  # no approvers configured: nobody decides
+
+
+def test_stage_rules_from_context() -> None:
+    from infra.constructs.approvals import stage_rules_from_context
+
+    class Node:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def try_get_context(self, key: str) -> Any:
+            return self.value if key == "stageApprovers" else None
+
+    given = '{"prod": {"approvers": ["arn:aws:iam::111111111111:role/Approvers"], "required_approvals": 2}}'
+    rules = stage_rules_from_context(Node(given), ("prod", "dr"))
     assert rules["prod"]["required_approvals"] == 2
+    assert rules["dr"] == {"approvers": [], "required_approvals": 1}
