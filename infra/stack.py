@@ -67,6 +67,7 @@ class EksdAdoptStack(cdk.Stack):
             mirror_archive=self.mirror_storage.function,
             log_retention=_retention(settings.log_retention_days),
         )
+        self._grant_promotion()
         self.intake = Intake(
             self,
             "Intake",
@@ -97,6 +98,14 @@ class EksdAdoptStack(cdk.Stack):
             },
             other_alarms=list(self.intake.alarms.values()),
         )
+
+    def _grant_promotion(self) -> None:
+        """Promotion creates each stage's repositories (as the mirror creates staging's) and pushes by mount."""
+        promote = self.workflow.steps["PromoteFunctionArn"]
+        # Its ECR actions on <prefix>/* come with the workflow; the repositories' key comes from here.
+        self.image_mirror.grant_key_for_repositories(promote)
+        promote.add_environment("ECR_CONTROL_PLANE", "true")
+        promote.add_environment("ECR_KMS_KEY_ARN", self.image_mirror.key.key_arn)
 
 
 _RETENTION = {

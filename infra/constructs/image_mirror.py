@@ -100,11 +100,15 @@ class ImageMirror(Construct):
             iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
         )
         if create:
-            # ECR creates a KMS-encrypted repository through grants made with its creator's rights.
-            grantee.grant_principal.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
-                    resources=[self.key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"ecr.{cdk.Aws.REGION}.amazonaws.com"}},
-                )
+            self.grant_key_for_repositories(grantee)
+
+    def grant_key_for_repositories(self, grantee: iam.IGrantable) -> None:
+        """What creating a repository encrypted with ``.key`` needs, through ECR only."""
+        # ECR creates a KMS-encrypted repository through grants made with its creator's rights.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"ecr.{cdk.Aws.REGION}.amazonaws.com"}},
             )
+        )

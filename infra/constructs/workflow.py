@@ -188,6 +188,8 @@ class AdoptionWorkflow(Construct):
             "ecr:CompleteLayerUpload",
             "ecr:PutImage",
             "ecr:CreateRepository",
+            "ecr:PutLifecyclePolicy",
+            "ecr:DescribeRepositories",
         ]
         for key in ("VerifyFunctionArn", "SmokeTestFunctionArn", "PromoteFunctionArn"):
             s[key].add_to_role_policy(iam.PolicyStatement(actions=pull, resources=[self._repositories("staging")]))

@@ -127,3 +127,25 @@ def test_stage_rules_from_context() -> None:
     rules = stage_rules_from_context(Node(given), ("prod", "dr"))
     assert rules["prod"]["required_approvals"] == 2
     assert rules["dr"] == {"approvers": [], "required_approvals": 1}
+
+
+def test_promotion_may_create_stage_repositories_with_the_ecr_key(template_json: dict[str, Any]) -> None:
+    promote = [
+        f
+        for f in template_json["Resources"].values()
+        if f["Type"] == "AWS::Lambda::Function" and "Promote" in f["Properties"].get("Description", "")
+    ]
+    assert len(promote) == 1
+    variables = promote[0]["Properties"]["Environment"]["Variables"]
+    assert variables["ECR_CONTROL_PLANE"] == "true" and "ECR_KMS_KEY_ARN" in variables
+    role = promote[0]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in template_json["Resources"].values()
+        if p["Type"] == "AWS::IAM::Policy" and {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    kms = [s for s in statements if "kms:CreateGrant" in s["Action"]]
+    assert kms and all("ecr." in str(s["Condition"]) for s in kms)
+    actions = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert {"ecr:CreateRepository", "ecr:PutLifecyclePolicy"} <= actions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from eksd_adopt.archives import ArchiveMissingError, ArchiveStore, promote_archive, rehash_stored_archive
 from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
 from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.ecr import ecr_client, ecr_credentials
+from eksd_adopt.oci.ecr import EcrRepositories, ecr_client, ecr_credentials
 from eksd_adopt.oci.errors import RegistryError
 from eksd_adopt.oci.inspect import inspect_image
 from eksd_adopt.workflow.config import WorkflowSettings
@@ -55,11 +55,20 @@ class RegistryImages:
     target holds; a registry that answers a mount with an upload session instead is an error.
     """
 
-    def __init__(self, settings: WorkflowSettings, *, client: RegistryClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: WorkflowSettings,
+        *,
+        client: RegistryClient | None = None,
+        repositories: EcrRepositories | None = None,
+    ) -> None:
         self.client = client or RegistryClient(
             settings.require("target_registry_url"),
             credentials=ecr_credentials(ecr_client()) if settings.target_registry_auth == "ecr" else None,
         )
+        if repositories is None and settings.ecr_control_plane:
+            repositories = EcrRepositories(ecr_client(), kms_key_arn=settings.ecr_kms_key_arn)
+        self.repositories = repositories
 
     def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
         try:
@@ -88,6 +97,9 @@ class RegistryImages:
         index = self.client.get_manifest(source_repository, digest)
         if index.digest != digest:
             raise ArtifactMissingError(f"{where}: the registry served another manifest ({index.digest})")
+        if self.repositories is not None:
+            # Same settings as staging: scan on push, KMS, immutable tags, untagged-image lifecycle.
+            self.repositories.ensure_repository(target_repository)
         for entry in index.children(where) if index.is_index else []:
             manifest = self.client.get_manifest(source_repository, entry.digest)
             for blob in manifest.blobs(f"{source_repository}@{entry.digest}"):

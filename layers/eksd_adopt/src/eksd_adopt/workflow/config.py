@@ -22,6 +22,9 @@ class WorkflowSettings(BaseModel):
     events_topic_arn: str | None = Field(default=None, alias="EVENTS_TOPIC_ARN")
     target_registry_url: str | None = Field(default=None, alias="TARGET_REGISTRY_URL")
     target_registry_auth: str = Field(default="ecr", alias="TARGET_REGISTRY_AUTH")
+    # ECR needs a repository before a push; promotion creates the stage's like the mirror does staging's.
+    ecr_control_plane: bool = Field(default=False, alias="ECR_CONTROL_PLANE")
+    ecr_kms_key_arn: str | None = Field(default=None, alias="ECR_KMS_KEY_ARN")
     approvals_table: str | None = Field(default=None, alias="APPROVALS_TABLE")
     approvers_topic_arn: str | None = Field(default=None, alias="APPROVERS_TOPIC_ARN")
     stage_rules: dict[str, StageRule] = Field(default_factory=dict, alias="STAGE_RULES")
