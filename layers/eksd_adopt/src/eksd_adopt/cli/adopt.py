@@ -10,9 +10,8 @@ from rich.table import Table
 
 from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, EndpointOption, console, err_console, fail, parse_endpoints
 from eksd_adopt.errors import EksdAdoptError
-from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings, wiring
+from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings
 from eksd_adopt.ledger import ReleaseRecord
-from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 
 LedgerTableOption = typer.Option(..., "--ledger-table", envvar="LEDGER_TABLE", help="The ledger's DynamoDB table.")
 
@@ -59,6 +58,8 @@ def adopt(
         settings = IntakeSettings.from_env(values)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
+    from eksd_adopt.intake import wiring  # boto3 and httpx load only for the commands that use them
+
     with wiring.http_client() as client:
         service = wiring.intake_service(settings, client)
         try:
@@ -90,6 +91,8 @@ def status(
 ) -> None:
     """Show the release ledger, newest release first."""
     try:
+        from eksd_adopt.ledger.dynamodb import DynamoDbLedger
+
         records = DynamoDbLedger(ledger_table).list(channel)
     except Exception as exc:  # boto3 raises many types; the operator needs the message, not a traceback
         fail(f"cannot read ledger table {ledger_table}: {exc}", EXIT_USAGE)

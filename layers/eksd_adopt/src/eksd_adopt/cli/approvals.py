@@ -13,9 +13,6 @@ from typing import Any
 
 import httpx
 import typer
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.session import Session
 
 from eksd_adopt.cli.common import EXIT_USAGE, console, fail
 
@@ -37,6 +34,11 @@ def _endpoint(url: str | None) -> str:
 
 def signed_request(method: str, url: str, body: dict[str, Any] | None = None, region: str | None = None) -> Any:
     """Send a SigV4-signed request (as the AWS_IAM auth of a function URL expects) and return its JSON body."""
+    # botocore loads here, not at start-up: every other command stays quick to start.
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.session import Session
+
     session = Session()
     credentials = session.get_credentials()
     if credentials is None:

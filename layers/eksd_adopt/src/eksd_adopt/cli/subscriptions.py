@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,11 +15,19 @@ from eksd_adopt.events.errors import (
     SubscriptionNotFoundError,
 )
 from eksd_adopt.events.filters import EventFilter
-from eksd_adopt.events.sns import SnsSubscriptions
 from eksd_adopt.events.subscriptions import parse_endpoint, topic_region
+
+if TYPE_CHECKING:
+    from eksd_adopt.events.sns import SnsSubscriptions
 
 TOPIC_ENV = "EKSD_ADOPT_EVENTS_TOPIC_ARN"
 TopicArnOption = typer.Option(None, "--topic-arn", envvar=TOPIC_ENV, help="The release-events topic ARN.")
+
+
+def _subscriptions(topic: str) -> SnsSubscriptions:
+    from eksd_adopt.events.sns import SnsSubscriptions  # boto3 loads only for the commands that use it
+
+    return SnsSubscriptions(topic)
 
 
 def _topic(topic_arn: str | None) -> str:
@@ -61,7 +70,7 @@ def subscribe(
     except (SubscriptionEndpointError, EventFilterError) as exc:
         fail(str(exc), EXIT_USAGE)
     try:
-        subscription = SnsSubscriptions(topic).subscribe(target, event_filter)
+        subscription = _subscriptions(topic).subscribe(target, event_filter)
     except SubscriptionError as exc:
         fail(str(exc), EXIT_INVALID)
     if as_json:
@@ -85,7 +94,7 @@ def subscriptions(
     """List the subscriptions to the release-events topic (yours only, unless you own the topic)."""
     topic = _topic(topic_arn)
     try:
-        found = SnsSubscriptions(topic).list_subscriptions()
+        found = _subscriptions(topic).list_subscriptions()
     except SubscriptionError as exc:
         fail(str(exc), EXIT_INVALID)
     if as_json:
@@ -114,7 +123,7 @@ def unsubscribe(
         fail(f"{subscription_arn} is not a subscription of {topic_arn}", EXIT_USAGE)
     topic = _topic(owner_topic)
     try:
-        SnsSubscriptions(topic).unsubscribe(subscription_arn)
+        _subscriptions(topic).unsubscribe(subscription_arn)
     except SubscriptionNotFoundError as exc:
         fail(str(exc), EXIT_INVALID)
     except SubscriptionError as exc:
