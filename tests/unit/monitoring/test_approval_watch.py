@@ -49,7 +49,9 @@ class FakeGates:
 def test_handler_publishes_both_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("APPROVALS_TABLE", "eksd-adopt-approvals")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    handler = load_handler("approval_watch").handler
+    module = load_handler("approval_watch")
+    module.metrics.clear_metrics()  # Powertools keeps one metric set per process: drop other tests' leftovers
+    handler = module.handler
     old = PendingApproval(release_id="1-30-57", stage="prod", requested_at=datetime.now(UTC) - timedelta(hours=3))
     result = handler({}, LambdaContext(), gates=FakeGates([old]))
     assert result["pending"] == 1 and 3 * 3600 <= result["oldest_seconds"] < 3 * 3600 + 60
