@@ -73,7 +73,7 @@ def all_blobs(registry: LocalRegistry, repository: str, digest: str) -> list[str
 
 
 @pytest.mark.reliability(
-    area="image mirror",
+    area="images",
     fault="mirror-image Lambda SIGKILLed after 3 of 6 blobs, then invoked again with the same event",
     expected="no tag in the target after the kill; the retry uploads only the 3 missing blobs and tags the image",
 )
@@ -135,7 +135,7 @@ def test_killed_image_mirror_is_finished_by_the_retry_without_recopying(
 
 
 @pytest.mark.reliability(
-    area="archive mirror",
+    area="archives",
     fault="mirror-archive Lambda SIGKILLed after 1 of 3 parts of an 11 MiB archive; the workflow's Map retried",
     expected=(
         "no object for the killed archive; on retry completed archives are skipped by HEAD (no download) and "

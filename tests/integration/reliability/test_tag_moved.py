@@ -28,7 +28,7 @@ def target_digest(target: LocalRegistry, repository: str, tag: str) -> str | Non
 
 
 @pytest.mark.reliability(
-    area="image mirror",
+    area="images",
     fault="upstream tag moved to another digest after the plan recorded imageDigest",
     expected="refused with both digests named; no blob fetched, nothing pushed",
 )
@@ -50,7 +50,7 @@ def test_tag_moved_after_the_plan_is_refused_and_nothing_is_pushed(
 
 
 @pytest.mark.reliability(
-    area="image mirror",
+    area="images",
     fault="no imageDigest, and the upstream tag moves while the copy is streaming blobs",
     expected="the copier pins the digest it resolved once; the target tag names that digest, complete",
 )

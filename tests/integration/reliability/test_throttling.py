@@ -105,7 +105,7 @@ def _record(number: int) -> ReleaseRecord:
 
 
 @pytest.mark.reliability(
-    area="archive mirror",
+    area="archives",
     fault="S3 PutObject answers 503 SlowDown twice",
     expected="botocore's retry (standard mode, 5 attempts) gets it through; the object is stored and verified",
 )
@@ -123,7 +123,7 @@ def test_s3_slowdown_is_retried_and_the_archive_is_stored(
 
 
 @pytest.mark.reliability(
-    area="archive mirror",
+    area="archives",
     fault="S3 PutObject answers 503 SlowDown on every attempt",
     expected="a clear ArchiveStoreError naming the key and SlowDown; no object, no unfinished upload",
 )
