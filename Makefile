@@ -48,7 +48,7 @@ test: install layer lint typecheck pytest
 synth: install layer
 	$(PY) app.py
 
-demo: install layer
+demo: install
 	$(VENV)/bin/eksd-adopt demo
 
 # Event JSON Schemas and the generated part of docs/events.md, from the event models (a test checks they are current).
