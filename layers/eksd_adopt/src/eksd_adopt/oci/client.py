@@ -26,7 +26,8 @@ from eksd_adopt.oci.media import ACCEPT, Descriptor, Manifest
 from eksd_adopt.retry import RetryPolicy, TransientError, raise_for_transient
 
 T = TypeVar("T")
-READ_CHUNK = 128 * 1024  # measured: 1 MiB reads starve the other socket (one thread reads then writes); 128 KiB keeps both busy
+# Measured: 1 MiB reads starve the other socket (one thread reads then writes); 128 KiB keeps both busy.
+READ_CHUNK = 128 * 1024
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
