@@ -82,6 +82,16 @@ def test_bucket_objects_match_the_manifest_checksums(stack: LocalStack, report) 
             ].read()
             assert hashlib.sha256(body).hexdigest() == archive["sha256"]
             assert hashlib.sha512(body).hexdigest() == archive["sha512"]
+            # Upstream's checksum files beside every archive, in staging and in the promoted stage.
+            key = f"eksd/{stage}/kubernetes-1-20/releases/1/{path}"
+            for algorithm in ("sha256", "sha512"):
+                text = s3.get_object(Bucket=stack.runtime.bucket, Key=f"{key}.{algorithm}")["Body"].read().decode()
+                assert text.split()[0] == archive[algorithm]
+                # Upstream keeps one SHA256SUM per artifacts/<project>/<tag>/ folder (binaries below it).
+                project, tag = path.split("/")[1:3]
+                folder_sum = f"eksd/{stage}/kubernetes-1-20/releases/1/artifacts/{project}/{tag}/{algorithm.upper()}SUM"
+                folder_text = s3.get_object(Bucket=stack.runtime.bucket, Key=folder_sum)["Body"].read().decode()
+                assert f"{archive[algorithm]}  " in folder_text
 
 
 def test_ssm_pointer_names_the_promoted_release(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from eksd_adopt.archives import ArchiveMissingError, ArchiveStore, promote_archive, rehash_stored_archive
+from eksd_adopt.archives import (
+    ArchiveMissingError,
+    ArchiveStore,
+    promote_archive,
+    rehash_stored_archive,
+    write_checksum_files,
+)
 from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
 from eksd_adopt.oci.client import RegistryClient
 from eksd_adopt.oci.ecr import EcrRepositories, ecr_client, ecr_credentials
 from eksd_adopt.oci.errors import RegistryError
 from eksd_adopt.oci.inspect import inspect_image
+from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError
 from eksd_adopt.workflow.ports import PlatformInfo
@@ -32,6 +39,10 @@ class BucketArchives:
             promote_archive(self.store, source_key, target_key)
         except ArchiveMissingError as exc:
             raise ArtifactMissingError(str(exc)) from exc
+
+    def write_checksum_files(self, jobs: list[ArchiveCopyJob]) -> None:
+        # Tools that expect the EKS-D layout read these beside the archives, in staging as in each stage.
+        write_checksum_files(self.store, jobs)
 
 
 class StagedCopy(BucketArchives):

@@ -87,6 +87,7 @@ def verify_staged(
         )
     if not report.ok:
         raise VerificationFailedError(_describe(report))
+    artifacts.write_checksum_files(list(plan.archives))
     location = write_stage_manifest(release, plan, plan.stage, staged, store=store, registry_host=registry_host)
     ledger.update(release.release_id, status=ReleaseStatus.VERIFIED)
     emit(

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.workflow.models import ApprovalRequest, ApprovalStatus, ApprovalVote, StagePointer
 
 
@@ -33,6 +34,10 @@ class StagedArtifacts(Protocol):
         """(sha256, sha512) of the stored object, re-hashed from its bytes."""
         ...
 
+    def write_checksum_files(self, jobs: list[ArchiveCopyJob]) -> None:
+        """Upstream's ``<file>.sha256``/``.sha512`` and ``SHA256SUM``/``SHA512SUM`` beside these archives."""
+        ...
+
 
 class ArtifactPromoter(Protocol):
     """Copies by digest from staging into a stage, never re-sending bytes that are present."""
@@ -40,6 +45,8 @@ class ArtifactPromoter(Protocol):
     def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> None: ...
 
     def promote_archive(self, source_key: str, target_key: str) -> None: ...
+
+    def write_checksum_files(self, jobs: list[ArchiveCopyJob]) -> None: ...
 
 
 class DocumentStore(Protocol):

@@ -54,8 +54,13 @@ def promote(
         promoter.promote_image(
             image.repository, stage_repository_of(plan, image.repository, stage), image.digest, image.tag
         )
-    for archive in plan.archives:
-        promoter.promote_archive(archive.target_key, stage_key_of(plan, archive.target_key, stage))
+    promoted_archives = [
+        archive.model_copy(update={"target_key": stage_key_of(plan, archive.target_key, stage)})
+        for archive in plan.archives
+    ]
+    for archive, promoted in zip(plan.archives, promoted_archives, strict=True):
+        promoter.promote_archive(archive.target_key, promoted.target_key)
+    promoter.write_checksum_files(promoted_archives)
     location = write_stage_manifest(
         release,
         plan,
