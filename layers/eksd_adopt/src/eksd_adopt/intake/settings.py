@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.intake.models import ChannelTracking
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+from eksd_adopt.settings import UpstreamAccessSettings, split_list
 
 _CHANNEL = re.compile(r"^\d+-\d+$")
 
 
-class IntakeSettings(BaseModel):
+class IntakeSettings(UpstreamAccessSettings):
     """Both handlers read the same model; each uses what it needs."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=3)
     state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", pattern=r"^arn:aws[\w-]*:states:")
@@ -25,8 +22,6 @@ class IntakeSettings(BaseModel):
         default=DEFAULT_TOPIC_ARN, alias="UPSTREAM_TOPIC_ARN", pattern=r"^arn:aws[\w-]*:sns:"
     )
     events_topic_arn: str | None = Field(default=None, alias="EVENTS_TOPIC_ARN")
-    endpoints: str = Field(default="", alias="EKSD_ADOPT_ENDPOINTS", description="comma-separated HOST=URL")
-    policy_path: str | None = Field(default=None, alias="EKSD_ADOPT_POLICY")
     tracked_channels: tuple[str, ...] = Field(default=(), alias="TRACKED_CHANNELS")
     track_from_minor: str | None = Field(default=None, alias="TRACK_FROM_MINOR")
     # How long a 403/404 for an announced release is retried (the message comes back after the
@@ -42,7 +37,7 @@ class IntakeSettings(BaseModel):
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
+            return tuple(split_list(value))
         return value
 
     @field_validator("tracked_channels")
@@ -60,12 +55,6 @@ class IntakeSettings(BaseModel):
             raise ValueError(f"TRACK_FROM_MINOR: {value!r} is not a channel like 1-30")
         return value
 
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints_parse(cls, value: str) -> str:
-        EndpointMap.parse(_split(value))  # raises ValueError naming the bad item
-        return value
-
     @model_validator(mode="after")
     def _one_tracking_mode(self) -> IntakeSettings:
         if self.tracked_channels and self.track_from_minor:
@@ -77,16 +66,3 @@ class IntakeSettings(BaseModel):
         return ChannelTracking(
             explicit=self.tracked_channels, from_minor=self.track_from_minor, max_channels=self.max_channels
         )
-
-    @property
-    def endpoint_map(self) -> EndpointMap:
-        return EndpointMap.parse(_split(self.endpoints))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> IntakeSettings:
-        # Empty values count as unset: CDK and the local runtime write every name, some blank.
-        return cls.model_validate({k: v for k, v in environ.items() if v != ""})
-
-
-def _split(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]

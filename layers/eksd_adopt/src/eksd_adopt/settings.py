@@ -1,0 +1,43 @@
+"""Settings shared by the handlers and the CLI, as small pydantic mixins read from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from eksd_adopt.endpoints import EndpointMap
+
+
+def split_list(value: str) -> list[str]:
+    """Items of a comma-separated environment value, blanks dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class EnvSettings(BaseModel):
+    """Read per invocation from a mapping of environment variables (aliases are the variable names)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        # Empty values count as unset: CDK and the local runtime write every name, some blank.
+        return cls.model_validate({k: v for k, v in environ.items() if v != ""})
+
+
+class UpstreamAccessSettings(EnvSettings):
+    """How upstream is reached: the host-to-endpoint mapping and the upstream policy file."""
+
+    endpoints: str = Field(default="", alias="EKSD_ADOPT_ENDPOINTS", description="comma-separated HOST=URL")
+    policy_path: str | None = Field(default=None, alias="EKSD_ADOPT_POLICY")
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints_parse(cls, value: str) -> str:
+        EndpointMap.parse(split_list(value))  # raises ValueError naming the bad item
+        return value
+
+    @property
+    def endpoint_map(self) -> EndpointMap:
+        return EndpointMap.parse(split_list(self.endpoints))
