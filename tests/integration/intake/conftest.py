@@ -15,6 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from eksd_adopt.ledger.dynamodb import create_ledger_table as create_table
 from eksd_adopt.local.cdn import LocalCdn
 from tests.conftest import REPO_ROOT
 from tests.unit.intake.support import channel_path, make_channel_file, make_manifest, manifest_path
@@ -44,26 +45,7 @@ class LambdaContext:
 
 def create_ledger_table(dynamodb: Any, name: str = LEDGER) -> None:
     """The table as infra/constructs/ledger.py declares it (key release_id, GSI by-channel)."""
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "release_id", "AttributeType": "S"},
-            {"AttributeName": "channel", "AttributeType": "S"},
-            {"AttributeName": "number", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-channel",
-                "KeySchema": [
-                    {"AttributeName": "channel", "KeyType": "HASH"},
-                    {"AttributeName": "number", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    create_table(dynamodb, name)
 
 
 @dataclass

@@ -132,3 +132,27 @@ class DynamoDbLedger:
 def _decimal(value: Any) -> Any:
     # boto3 returns numbers as Decimal.
     return int(value) if value == int(value) else float(value)
+
+
+def create_ledger_table(client: Any, name: str) -> None:
+    """Create the table as ``infra/constructs/ledger.py`` declares it (for the local runtime and tests)."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "release_id", "AttributeType": "S"},
+            {"AttributeName": "channel", "AttributeType": "S"},
+            {"AttributeName": "number", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": CHANNEL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "channel", "KeyType": "HASH"},
+                    {"AttributeName": "number", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )

@@ -41,6 +41,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from eksd_adopt.ledger.dynamodb import create_ledger_table
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STATE_MACHINE_NAME = "eksd-adopt-release"
@@ -266,26 +268,7 @@ class LocalAws:
 
     def _create_resources(self) -> None:
         dynamodb = self.client("dynamodb")
-        dynamodb.create_table(
-            TableName=self.ledger_table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "release_id", "AttributeType": "S"},
-                {"AttributeName": "channel", "AttributeType": "S"},
-                {"AttributeName": "number", "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "release_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-channel",
-                    "KeySchema": [
-                        {"AttributeName": "channel", "KeyType": "HASH"},
-                        {"AttributeName": "number", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
+        create_ledger_table(dynamodb, self.ledger_table)
         dynamodb.create_table(
             TableName=self.approvals_table,
             BillingMode="PAY_PER_REQUEST",
