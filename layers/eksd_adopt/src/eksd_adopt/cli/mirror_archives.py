@@ -9,7 +9,6 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from eksd_adopt.archives.checksums import write_checksum_files
@@ -30,7 +29,7 @@ from eksd_adopt.cli.common import (
     parse_endpoints,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import mirror_app
+from eksd_adopt.cli.mirror import mirror_app, transfer_progress
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.errors import ManifestError
 from eksd_adopt.plan import ArchiveCopyJob, plan_release
@@ -119,14 +118,7 @@ def _copy_with_progress(
     part_size_mib: int,
 ) -> list[Outcome]:
     # Two bars: archives done (of the plan) and bytes received (the total is unknown up front).
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err_console,
-    )
+    progress = transfer_progress()
     count_task = progress.add_task("archives", total=len(jobs))
     bytes_task = progress.add_task("received", total=None)
     lock = threading.Lock()

@@ -9,7 +9,6 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from eksd_adopt.cli.common import (
@@ -23,7 +22,7 @@ from eksd_adopt.cli.common import (
     parse_endpoints,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import mirror_app
+from eksd_adopt.cli.mirror import mirror_app, transfer_progress
 from eksd_adopt.errors import EksdAdoptError, ManifestError
 from eksd_adopt.oci.copier import ImageCopyResult
 from eksd_adopt.oci.job import build_copier
@@ -109,14 +108,7 @@ def images(
 def _copy_with_progress(
     settings: MirrorImageSettings, upstream: UpstreamPolicy, jobs: tuple[ImageCopyJob, ...], concurrency: int
 ) -> list[Outcome]:
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err_console,
-    )
+    progress = transfer_progress()
     count_task = progress.add_task("images", total=len(jobs))
     bytes_task = progress.add_task("blob bytes", total=None)
     lock = threading.Lock()
