@@ -166,6 +166,9 @@ class LocalAws:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
+        # moto keeps its backends per process, not per server: start from an empty account, or what an
+        # earlier runtime in this process created (same table names) would still be there.
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
         response = requests.post(
             f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         )
