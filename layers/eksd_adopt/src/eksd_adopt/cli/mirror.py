@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 
 from eksd_adopt.cli.common import err_console
+
+
+class SummaryFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
 
 mirror_app = typer.Typer(help="Mirror a release's artifacts into private storage.", no_args_is_help=True)
 

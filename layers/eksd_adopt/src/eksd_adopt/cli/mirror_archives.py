@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -29,17 +28,11 @@ from eksd_adopt.cli.common import (
     parse_endpoints,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import mirror_app, transfer_progress
+from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, transfer_progress
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.errors import ManifestError
 from eksd_adopt.plan import ArchiveCopyJob, plan_release
 from eksd_adopt.release.validate import validate_manifest
-
-
-class SummaryFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
 
 Outcome = tuple[ArchiveCopyJob, ArchiveCopyResult | None, Exception | None]
 

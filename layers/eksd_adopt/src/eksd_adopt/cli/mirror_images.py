@@ -22,7 +22,7 @@ from eksd_adopt.cli.common import (
     parse_endpoints,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import mirror_app, transfer_progress
+from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, transfer_progress
 from eksd_adopt.errors import EksdAdoptError, ManifestError
 from eksd_adopt.oci.copier import ImageCopyResult
 from eksd_adopt.oci.job import build_copier
@@ -35,11 +35,6 @@ from eksd_adopt.release.validate import validate_manifest
 class Auth(StrEnum):
     NONE = "none"
     ECR = "ecr"
-
-
-class SummaryFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 Outcome = tuple[ImageCopyJob, ImageCopyResult | None, Exception | None]

@@ -277,19 +277,18 @@ class IntakeService:
         digest = hashlib.sha256(body).hexdigest()
         problems, kubernetes_version, text = self._check_manifest(release_id, channel, number, url, body)
         announced = request.announced or (existing.announced if existing else False)
+        facts = {
+            "release_id": release_id,
+            "channel": channel,
+            "number": number,
+            "kubernetes_version": kubernetes_version,
+            "manifest_sha256": digest,
+            "manifest_location": url,
+            "announced": announced,
+            "message_ids": [request.message_id] if request.message_id else [],
+        }
         if problems:
-            record = self._record(
-                release_id=release_id,
-                channel=channel,
-                number=number,
-                status=ReleaseStatus.INVALID,
-                kubernetes_version=kubernetes_version,
-                manifest_sha256=digest,
-                manifest_location=url,
-                announced=announced,
-                message_ids=[request.message_id] if request.message_id else [],
-                problems=problems,
-            )
+            record = self._record(**facts, status=ReleaseStatus.INVALID, problems=problems)
             written = self._write_unstarted(record, existing, force=request.force)
             if written is None:
                 return self._lost(release_id, request)
@@ -300,17 +299,7 @@ class IntakeService:
                 announced=announced,
                 problems=problems,
             )
-        claimed = self._record(
-            release_id=release_id,
-            channel=channel,
-            number=number,
-            status=ReleaseStatus.ADOPTING,
-            kubernetes_version=kubernetes_version,
-            manifest_sha256=digest,
-            manifest_location=url,
-            announced=announced,
-            message_ids=[request.message_id] if request.message_id else [],
-        )
+        claimed = self._record(**facts, status=ReleaseStatus.ADOPTING)
         if request.force:
             name = execution_name(release_id, forced_at=self.clock())
             if existing is None:
