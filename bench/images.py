@@ -34,7 +34,8 @@ WARM_ROUNDS = 3
 COLD_ROUNDS = int(os.environ.get("EKSD_BENCH_COLD_ROUNDS", "2"))
 CONCURRENCY = int(os.environ.get("EKSD_BENCH_IMAGES", "8"))
 BLOB_CONCURRENCY = int(os.environ.get("EKSD_BENCH_BLOBS", "6"))
-CHUNK_MIB = int(os.environ.get("EKSD_BENCH_CHUNK_MIB", "64"))
+# put: each blob in its committing PUT (what a plain OCI target gets); patch: one PATCH then PUT (ECR's way)
+UPLOAD = os.environ.get("EKSD_BENCH_UPLOAD", "put")
 
 
 def _image_names() -> list[tuple[str, str]]:
@@ -107,7 +108,7 @@ def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
     """In a fresh process: copy every job with the real copier; print a JSON line."""
     from eksd_adopt.endpoints import EndpointMap
     from eksd_adopt.oci.client import RegistryClient, default_http_client
-    from eksd_adopt.oci.copier import ImageCopier, SourceRegistries
+    from eksd_adopt.oci.copier import ECR_MONOLITHIC_MAX, ImageCopier, SourceRegistries
     from eksd_adopt.plan import ImageCopyJob
     from eksd_adopt.policy import ImageRegistryRule, UpstreamPolicy
 
@@ -123,7 +124,10 @@ def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
     )
     target = RegistryClient(target_url, http=default_http_client(connections))
     started = time.perf_counter()
-    with ImageCopier(target, sources=sources, blob_concurrency=BLOB_CONCURRENCY, chunk_size=CHUNK_MIB * MIB) as copier:
+    monolithic_max = None if UPLOAD == "put" else ECR_MONOLITHIC_MAX
+    with ImageCopier(
+        target, sources=sources, blob_concurrency=BLOB_CONCURRENCY, monolithic_max=monolithic_max
+    ) as copier:
         outcomes = copier.copy_all(jobs, concurrency=CONCURRENCY)
     seconds = time.perf_counter() - started
     failed = [str(error) for _, _, error in outcomes if error]

@@ -11,7 +11,6 @@ from constructs import Construct
 from infra.function_factory import FunctionFactory
 
 CONCURRENCY = 6  # blobs in flight in one invocation
-CHUNK_MIB = 20  # ECR's largest upload part is 20 MiB
 PUSH_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:InitiateLayerUpload",
@@ -65,7 +64,9 @@ class ImageMirror(Construct):
             "ECR_CONTROL_PLANE": "true",
             "ECR_KMS_KEY_ARN": self.key.key_arn,
             "MIRROR_CONCURRENCY": str(CONCURRENCY),
-            "MIRROR_CHUNK_MIB": str(CHUNK_MIB),
+            # ECR: a blob over 4 MiB streamed in one PATCH, then the committing PUT, as docker push
+            # sends it (fixed-size chunks are what ECR has been seen to mishandle).
+            "MIRROR_UPLOAD": "patch",
             "MIRROR_REPOSITORY_PREFIX": staging,
         }
         if endpoints:

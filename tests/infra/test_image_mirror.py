@@ -33,7 +33,7 @@ def test_mirror_image_function_targets_private_ecr_with_the_key_and_the_staging_
     assert env["TARGET_REGISTRY_AUTH"] == "ecr" and env["ECR_CONTROL_PLANE"] == "true"
     assert env["ECR_KMS_KEY_ARN"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert env["MIRROR_REPOSITORY_PREFIX"] == "eksd/staging"
-    assert int(env["MIRROR_CHUNK_MIB"]) <= 20  # ECR's largest upload part
+    assert env["MIRROR_UPLOAD"] == "patch" and "MIRROR_CHUNK_MIB" not in env  # one PATCH per blob, as docker push
     assert ".dkr.ecr." in json.dumps(env["TARGET_REGISTRY_URL"])
     assert function["Properties"]["Timeout"] == 900 and function["Properties"]["MemorySize"] >= 1024
     assert function["Properties"]["Architectures"] == ["arm64"]

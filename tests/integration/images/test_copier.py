@@ -26,6 +26,13 @@ from eksd_adopt.oci.media import DOCKER_LIST, DOCKER_MANIFEST
 from tests.integration.images.conftest import FAST_RETRY, job_for, make_copier
 
 MIB = 1024 * 1024
+# The three ways a large blob leaves: streamed in the committing PUT (plain OCI registries), in one
+# PATCH (ECR, as docker push does), in fixed-size PATCH chunks (registries that cap request size).
+UPLOAD_MODES: dict[str, dict[str, int | None]] = {
+    "put": {"monolithic_max": None},
+    "one-patch": {"monolithic_max": MIB, "chunk_size": None},
+    "chunks": {"monolithic_max": MIB, "chunk_size": 5 * MIB},
+}
 
 
 def skopeo_digest(registry: LocalRegistry, repository: str, reference: str) -> str:
@@ -227,8 +234,15 @@ def test_image_digest_mismatch_is_refused_before_anything_is_pushed(
     fault="upstream answers 429 (Retry-After) / 500 / resets mid-blob",
     expected="retried in a new upload session; copy byte-identical",
 )
+@pytest.mark.parametrize("upload", UPLOAD_MODES, ids=list(UPLOAD_MODES))
 def test_transient_upstream_faults_are_retried(
-    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str, fault: Fault, retry_after: int | None
+    proxy: FaultProxy,
+    target: LocalRegistry,
+    upstream: LocalRegistry,
+    name: str,
+    fault: Fault,
+    retry_after: int | None,
+    upload: str,
 ) -> None:
     # Given an upstream that fails once on the big layer's GET (and a 500 once on a manifest too)
     digest = publish_image(upstream.url, name, "v1", layer_sizes=[6 * MIB], platforms=["linux/amd64"])
@@ -237,7 +251,7 @@ def test_transient_upstream_faults_are_retried(
     proxy.inject(Fault.SERVER_ERROR, f"/manifests/{manifest}")
 
     started = time.monotonic()
-    with make_copier(proxy.url, target, chunk_size=5 * MIB, monolithic_max=MIB) as copier:
+    with make_copier(proxy.url, target, **UPLOAD_MODES[upload]) as copier:
         result = copier.copy(job_for(name, digest))
 
     # Then the copy completes, byte-identical, after exactly one faulty answer each
@@ -252,11 +266,12 @@ def test_transient_upstream_faults_are_retried(
 
 @pytest.mark.reliability(
     area="images",
-    fault="upstream serves other bytes for a large (chunked) blob",
+    fault="upstream serves other bytes for a large blob (streamed in the PUT, in one PATCH, in chunks)",
     expected="BlobVerificationError naming blob and image; not retried; no tag, blob not stored",
 )
+@pytest.mark.parametrize("upload", UPLOAD_MODES, ids=list(UPLOAD_MODES))
 def test_wrong_bytes_are_refused_blob_named_and_no_tag_pushed(
-    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str
+    proxy: FaultProxy, target: LocalRegistry, upstream: LocalRegistry, name: str, upload: str
 ) -> None:
     digest = publish_image(upstream.url, name, "v1", layer_sizes=[6 * MIB, 1000], platforms=["linux/amd64"])
     _, (big, _small) = layers_of(upstream, name, digest)
@@ -264,7 +279,7 @@ def test_wrong_bytes_are_refused_blob_named_and_no_tag_pushed(
     job = job_for(name, digest)
 
     with (
-        make_copier(proxy.url, target, chunk_size=5 * MIB, monolithic_max=MIB) as copier,
+        make_copier(proxy.url, target, **UPLOAD_MODES[upload]) as copier,
         pytest.raises(BlobVerificationError) as caught,
     ):
         copier.copy(job)

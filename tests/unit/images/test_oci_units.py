@@ -105,6 +105,20 @@ def test_reader_refuses_wrong_bytes_naming_the_blob() -> None:
     assert caught.value.digest == descriptor.digest and "eks-distro/x:v1" in str(caught.value)
 
 
+def test_reader_holds_back_the_last_piece_until_the_blob_hashes_right() -> None:
+    # A streamed upload body: wrong bytes must cut the request short, so nothing can be committed.
+    data = b"x" * 300
+    sent: list[bytes] = []
+    with pytest.raises(BlobVerificationError):
+        for piece in _reader([b"x" * 100, b"x" * 100, b"y" * 100], _descriptor(data)).take(300):
+            sent.append(piece)
+    assert sent == [b"x" * 100, b"x" * 100]
+    # Right bytes: every piece goes out, and the check at the end passes again.
+    reader = _reader([b"x" * 100, b"x" * 200], _descriptor(data))
+    assert b"".join(reader.take(300)) == data
+    reader.finish()
+
+
 def test_reader_refuses_a_short_blob() -> None:
     data = b"x" * 100
     with pytest.raises(BlobVerificationError, match="short of the 100"):

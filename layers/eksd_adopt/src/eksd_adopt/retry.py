@@ -1,18 +1,19 @@
 """Retry policy for network calls to registries, the CDN and AWS: backoff with jitter, honouring Retry-After.
 
 Built on tenacity. Callers raise :class:`TransientError` (or let httpx transport errors through) for
-what is worth retrying; everything else fails at once.
+what is worth retrying; everything else fails at once. httpx is not imported here: the image mirror
+runs on urllib3 and should not pay httpx's import at start-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -20,6 +21,9 @@ from tenacity import (
     stop_after_attempt,
     wait_random_exponential,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
@@ -34,9 +38,12 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-def retry_after_seconds(response: httpx.Response, *, cap: float = 60.0) -> float | None:
-    """Seconds asked for by a Retry-After header (delta-seconds or HTTP date), capped."""
-    value = response.headers.get("retry-after")
+def retry_after_seconds(headers: Mapping[str, str], *, cap: float = 60.0) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or HTTP date), capped.
+
+    ``headers`` must look names up case-insensitively (httpx's and urllib3's header maps do).
+    """
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
@@ -49,14 +56,23 @@ def retry_after_seconds(response: httpx.Response, *, cap: float = 60.0) -> float
     return max(0.0, min(seconds, cap))
 
 
-def raise_for_transient(response: httpx.Response, what: str) -> None:
+def raise_for_transient_status(status: int, headers: Mapping[str, str], what: str) -> None:
     """Turn a retryable status into :class:`TransientError`; leave the rest to the caller."""
-    if response.status_code in RETRYABLE_STATUS:
-        raise TransientError(f"{what}: HTTP {response.status_code}", retry_after=retry_after_seconds(response))
+    if status in RETRYABLE_STATUS:
+        raise TransientError(f"{what}: HTTP {status}", retry_after=retry_after_seconds(headers))
+
+
+def raise_for_transient(response: httpx.Response, what: str) -> None:
+    """:func:`raise_for_transient_status` for an httpx response."""
+    raise_for_transient_status(response.status_code, response.headers, what)
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError | httpx.TransportError)
+    if isinstance(exc, TransientError):
+        return True
+    # An httpx error can only exist once httpx has been imported by whoever raised it.
+    httpx_module = sys.modules.get("httpx")
+    return httpx_module is not None and isinstance(exc, httpx_module.TransportError)
 
 
 @dataclass(frozen=True)

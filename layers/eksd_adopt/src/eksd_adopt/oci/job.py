@@ -7,7 +7,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.oci.client import BasicCredentials, RegistryClient, default_http_client
-from eksd_adopt.oci.copier import MIB, ImageCopier, ImageCopyResult, RepositoryProvisioner, SourceRegistries
+from eksd_adopt.oci.copier import (
+    ECR_MONOLITHIC_MAX,
+    MIB,
+    ImageCopier,
+    ImageCopyResult,
+    RepositoryProvisioner,
+    SourceRegistries,
+)
 from eksd_adopt.oci.errors import RegistryError
 from eksd_adopt.oci.settings import MirrorImageSettings
 from eksd_adopt.plan import ImageCopyJob
@@ -56,7 +63,8 @@ def build_copier(
         sources=sources,
         repositories=repositories,
         blob_concurrency=settings.concurrency,
-        chunk_size=settings.chunk_size_mib * MIB,
+        monolithic_max=None if settings.upload_mode == "put" else ECR_MONOLITHIC_MAX,
+        chunk_size=settings.chunk_size_mib * MIB if settings.chunk_size_mib else None,
         on_bytes=on_bytes,
     )
 
