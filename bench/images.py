@@ -4,7 +4,8 @@ The set: the 17 images of ``kubernetes-1-20-eks-1``, each an OCI index of linux/
 4-6 layers per platform (1 MiB to 200 MiB of random bytes), a 20 MiB base layer per arch in all 17
 images and a 6 MiB layer per arch in 8 of them: about 1.5 GiB unique. It is generated once per run
 into a source ``docker-registry``; each tool copies it into its own fresh ``docker-registry``
-(cold), then again (warm: everything present). skopeo runs image after image, as ``skopeo sync``
+(cold; deleted before the other tool runs, the order alternating over an even number of rounds),
+then, in the last round, again (warm: everything present). skopeo runs image after image, as ``skopeo sync``
 does, with ``--all --preserve-digests`` and its blob-info cache cleared before the cold run.
 Ours runs in a subprocess (process start and imports counted, like skopeo's). Peak RSS is taken
 from the kernel (``wait4``) for a copy of one image holding a single 1 GiB layer.
@@ -31,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 UNIQUE_TARGET = int(1.5 * 1024**3) - 2 * 26 * MIB * 1  # minus the shared layers (counted once)
 SKOPEO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
 WARM_ROUNDS = 3
-COLD_ROUNDS = int(os.environ.get("EKSD_BENCH_COLD_ROUNDS", "2"))
+COLD_ROUNDS = 2 * int(os.environ.get("EKSD_BENCH_COLD_PAIRS", "2"))  # even: each tool first as often
 CONCURRENCY = int(os.environ.get("EKSD_BENCH_IMAGES", "8"))
 BLOB_CONCURRENCY = int(os.environ.get("EKSD_BENCH_BLOBS", "6"))
 # put: each blob in its committing PUT (what a plain OCI target gets); patch: one PATCH then PUT (ECR's way)
@@ -186,7 +187,14 @@ def _run_rss(argv: list[str]) -> tuple[float, int, str]:
     return seconds, peak, out.decode()
 
 
+def _settle() -> None:
+    # The registries fsync every blob they commit and the kernel writes back the rest later: flush
+    # what the previous run left dirty so its disk writes are not charged to the next tool's run.
+    os.sync()
+
+
 def _ours(source_url: str, target_url: str, jobs_path: Path) -> dict[str, Any]:
+    _settle()
     seconds, rss, out = _run_rss(
         [sys.executable, "-m", "bench.images", "--worker", source_url, target_url, str(jobs_path)]
     )
@@ -198,6 +206,7 @@ def _ours(source_url: str, target_url: str, jobs_path: Path) -> dict[str, Any]:
 
 def _skopeo_all(source: str, target: str, jobs: list[dict[str, Any]]) -> tuple[float, int]:
     """skopeo copy --all per image, one after another; wall seconds and the largest child RSS."""
+    _settle()
     started = time.perf_counter()
     peak = 0
     for job in jobs:
@@ -255,43 +264,48 @@ def run() -> None:
                 f"published in {time.perf_counter() - started:.0f} s",
                 flush=True,
             )
-            # Cold rounds into fresh registries, the order alternating so drift on a shared machine
-            # hits both tools alike; the last round's registries serve the warm runs.
+            # Cold rounds, the order alternating (an even number of rounds, so each tool goes first
+            # equally often). Each tool copies into a fresh registry that is deleted before the other
+            # runs: a registry left full slowed the next run by 10-15 % on this disk. In the last
+            # round each tool's warm re-runs follow its own cold copy, and both copies are checked.
             skopeo_colds: list[float] = []
             ours_colds: list[dict[str, Any]] = []
+            skopeo_warm: list[float] = []
+            ours_warm: list[float] = []
+            ours_warm_inproc: list[float] = []
             for round_ in range(COLD_ROUNDS):
-                for name in ("ours", "skopeo"):
-                    shutil.rmtree(base / name, ignore_errors=True)
-                ours_target = LocalRegistry(base / "ours").start()
-                skopeo_target = LocalRegistry(base / "skopeo").start()
+                last = round_ == COLD_ROUNDS - 1
                 for tool in ("skopeo", "ours") if round_ % 2 == 0 else ("ours", "skopeo"):
-                    if tool == "skopeo":
-                        _clear_skopeo_cache()
-                        skopeo_colds.append(_skopeo_all(source.host, skopeo_target.host, jobs)[0])
-                    else:
-                        ours_colds.append(_ours(source.url, ours_target.url, jobs_path))
+                    shutil.rmtree(base / tool, ignore_errors=True)
+                    with LocalRegistry(base / tool) as target:
+                        if tool == "skopeo":
+                            _clear_skopeo_cache()
+                            skopeo_colds.append(_skopeo_all(source.host, target.host, jobs)[0])
+                        else:
+                            ours_colds.append(_ours(source.url, target.url, jobs_path))
+                            assert ours_colds[-1]["uploaded"] > 0
+                        if last:
+                            for job in jobs:  # the copy is the source's digests, checked independently
+                                assert (
+                                    _digest_of(target.host, job["target_repository"], job["tag"]) == job["known_digest"]
+                                )
+                            for _ in range(WARM_ROUNDS):
+                                if tool == "skopeo":
+                                    skopeo_warm.append(_skopeo_all(source.host, target.host, jobs)[0])
+                                else:
+                                    warm = _ours(source.url, target.url, jobs_path)
+                                    assert warm["uploaded"] == 0 and warm["bytes"] == 0, warm
+                                    ours_warm.append(warm["wall"])
+                                    ours_warm_inproc.append(warm["seconds"])
+                    shutil.rmtree(base / tool, ignore_errors=True)
                 print(
                     f"cold round {round_ + 1}: skopeo {skopeo_colds[-1]:.2f} s, ours {ours_colds[-1]['wall']:.2f} s",
                     flush=True,
                 )
-                if round_ < COLD_ROUNDS - 1:
-                    ours_target.stop()
-                    skopeo_target.stop()
             ours_cold = dict(ours_colds[-1])
             ours_cold["wall"] = statistics.median(o["wall"] for o in ours_colds)
             ours_cold["seconds"] = statistics.median(o["seconds"] for o in ours_colds)
             skopeo_cold = statistics.median(skopeo_colds)
-            assert ours_cold["uploaded"] > 0
-            for job in jobs:  # both copies are the source's digests, checked independently
-                assert _digest_of(ours_target.host, job["target_repository"], job["tag"]) == job["known_digest"]
-                assert _digest_of(skopeo_target.host, job["target_repository"], job["tag"]) == job["known_digest"]
-            skopeo_warm, ours_warm, ours_warm_inproc = [], [], []
-            for _ in range(WARM_ROUNDS):
-                skopeo_warm.append(_skopeo_all(source.host, skopeo_target.host, jobs)[0])
-                warm = _ours(source.url, ours_target.url, jobs_path)
-                assert warm["uploaded"] == 0 and warm["bytes"] == 0, warm
-                ours_warm.append(warm["wall"])
-                ours_warm_inproc.append(warm["seconds"])
 
             # Peak memory: one image whose single layer is 1 GiB.
             big = publish_image(
@@ -312,14 +326,13 @@ def run() -> None:
                     ]
                 )
             )
-            big_run = _ours(source.url, ours_target.url, big_jobs)
-            _, skopeo_big_rss = _skopeo_all(
-                source.host,
-                skopeo_target.host,
-                [json.loads(big_jobs.read_text())[0]],
-            )
-            ours_target.stop()
-            skopeo_target.stop()
+            with LocalRegistry(base / "ours-big") as ours_target, LocalRegistry(base / "skopeo-big") as skopeo_target:
+                big_run = _ours(source.url, ours_target.url, big_jobs)
+                _, skopeo_big_rss = _skopeo_all(
+                    source.host,
+                    skopeo_target.host,
+                    [json.loads(big_jobs.read_text())[0]],
+                )
     finally:
         if not os.environ.get("EKSD_BENCH_DIR"):
             shutil.rmtree(base, ignore_errors=True)
@@ -332,8 +345,8 @@ def run() -> None:
     warm_ratio = warm_skopeo / warm_ours
     print(
         f"\n{len(jobs)} images x 2 platforms, {gib:.2f} GiB unique; two docker-registry 2.8 on loopback; "
-        f"ours: {CONCURRENCY} images / {BLOB_CONCURRENCY} blobs in flight; cold = median of {COLD_ROUNDS} "
-        f"interleaved rounds, warm = median of {WARM_ROUNDS}"
+        f"ours: {CONCURRENCY} images / {BLOB_CONCURRENCY} blobs in flight, upload={UPLOAD}; cold = median of "
+        f"{COLD_ROUNDS} interleaved rounds, warm = median of {WARM_ROUNDS}"
     )
     print(f"{'run':<44}{'skopeo copy --all':>18}{'eksd-adopt':>12}{'ratio':>9}{'goal':>8}")
     print(

@@ -204,3 +204,33 @@ def test_cli_refuses_a_bad_registry(release: PublishedRelease) -> None:
 def test_cli_manifest_missing_is_a_usage_error(tmp_path: Path, target: LocalRegistry) -> None:
     result = CliRunner().invoke(app, ["mirror", "images", str(tmp_path / "nope.yaml"), "--registry", target.url])
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+def test_cli_upload_mode_patch_in_chunks_copies_the_release(
+    release: PublishedRelease, upstream: LocalRegistry, target: LocalRegistry
+) -> None:
+    result = _cli(
+        release,
+        target.url,
+        upstream.url,
+        "--stage",
+        "chunked",
+        "--upload",
+        "patch",
+        "--chunk-mib",
+        "5",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    for image in json.loads(result.stdout)["images"]:
+        assert image["result"]["digest"] == release.images[image["source"]]
+        assert image["target_repository"].startswith("cli/chunked/")
+
+
+@pytest.mark.reliability(
+    area="images", fault="`mirror images --chunk-mib 1` (under ECR's 5 MiB part minimum)", expected="exit 2 naming it"
+)
+def test_cli_refuses_a_chunk_size_under_five_mib(release: PublishedRelease, target: LocalRegistry) -> None:
+    result = _cli(release, target.url, "http://127.0.0.1:9", "--upload", "patch", "--chunk-mib", "1")
+    assert result.exit_code == 2 and "chunk_size_mib" in result.stderr

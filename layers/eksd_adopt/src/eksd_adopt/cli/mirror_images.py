@@ -37,6 +37,11 @@ class Auth(StrEnum):
     ECR = "ecr"
 
 
+class Upload(StrEnum):
+    PUT = "put"
+    PATCH = "patch"
+
+
 Outcome = tuple[ImageCopyJob, ImageCopyResult | None, Exception | None]
 
 
@@ -56,6 +61,15 @@ def images(
         None, "--ecr-repositories/--no-ecr-repositories", help="Create ECR repositories on demand (default: with ecr)."
     ),
     kms_key: str | None = typer.Option(None, "--kms-key", help="KMS key ARN for ECR repositories it creates."),
+    upload: Upload | None = typer.Option(
+        None,
+        "--upload",
+        help="put: each blob streamed in its committing PUT; patch: one PATCH then the PUT."
+        " Default: patch for ECR (as docker push), put otherwise.",
+    ),
+    chunk_mib: int | None = typer.Option(
+        None, "--chunk-mib", help="With patch: PATCH in parts of this many MiB (>= 5), for registries capping requests."
+    ),
     output: SummaryFormat = typer.Option(SummaryFormat.TABLE, "--format", help="table or json."),
     policy: Path | None = PolicyOption,
     endpoint: list[str] | None = EndpointOption,
@@ -76,6 +90,8 @@ def images(
             ecr_kms_key_arn=kms_key,
             endpoints=",".join(endpoints.to_strings()),
             concurrency=concurrency,
+            upload=upload.value if upload else None,
+            chunk_size_mib=chunk_mib,
         )
     except ValueError as exc:
         fail(f"invalid option: {exc}", EXIT_USAGE)
