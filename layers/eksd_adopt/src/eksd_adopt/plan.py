@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.reference import ImageReference
-from eksd_adopt.release.model import Release
+
+if TYPE_CHECKING:  # the jobs alone (what a mirror function reads) need no release models
+    from eksd_adopt.release.model import Release
 
 
 class ImageCopyJob(BaseModel):
