@@ -365,6 +365,30 @@ def test_anonymous_bearer_token_challenge(upstream: LocalRegistry, target: Local
 
 @pytest.mark.reliability(
     area="images",
+    fault="upstream answers blob GETs with a 307 to another host (as ECR and ECR Public send layers to S3/a CDN)",
+    expected="redirect followed without the registry's credentials; copy byte-identical",
+)
+def test_blob_redirects_are_followed_without_the_credentials(
+    upstream: LocalRegistry, target: LocalRegistry, name: str
+) -> None:
+    digest = publish_image(upstream.url, name, "v1", layer_sizes=[6 * MIB, 1000], platforms=["linux/amd64"])
+    with (
+        FaultProxy(upstream.url) as cdn,
+        FaultProxy(upstream.url, require_token=True, redirect_blobs_to=cdn.url) as registry,
+        make_copier(registry.url, target) as copier,
+    ):
+        result = copier.copy(job_for(name, digest))
+        redirected = [r for r in registry.requests if r.status == 307]
+        fetched = [r for r in cdn.requests if "/blobs/" in r.path]
+    assert result.digest == digest
+    assert skopeo_digest(target, f"eksd/staging/{name}", "v1") == digest
+    assert len(redirected) == len(fetched) == 3  # two layers and the config, each through the redirect
+    assert all(r.authorized for r in redirected)  # the registry got its bearer token...
+    assert not any(r.authorized for r in fetched)  # ...and the other host never saw it
+
+
+@pytest.mark.reliability(
+    area="images",
     fault="image job naming a registry outside the allow-list",
     expected="RegistryError before any connection",
 )

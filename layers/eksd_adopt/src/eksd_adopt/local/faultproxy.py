@@ -3,8 +3,9 @@
 It forwards every request to an upstream registry (streaming both ways) and, when a rule matches
 the method and path, injects its fault for the rule's next ``times`` matching requests. It can also
 stand in front of a registry as ECR Public does, demanding an anonymous bearer token
-(``WWW-Authenticate: Bearer realm=...``) that it hands out at ``/token``. Every request is
-recorded, so tests can assert what the client did.
+(``WWW-Authenticate: Bearer realm=...``) that it hands out at ``/token``, and answer blob GETs with a
+307 to another host, as ECR and ECR Public send layers to S3 or a CDN. Every request is recorded
+(with whether it carried credentials), so tests can assert what the client did.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class RecordedRequest:
     path: str
     status: int
     fault: Fault | None = None
+    authorized: bool = False  # it carried an Authorization header
 
 
 @dataclass
@@ -64,9 +66,10 @@ class _State:
 class FaultProxy:
     """``with FaultProxy(upstream_url) as proxy: proxy.url``; add rules with :meth:`inject`."""
 
-    def __init__(self, upstream_url: str, *, require_token: bool = False) -> None:
+    def __init__(self, upstream_url: str, *, require_token: bool = False, redirect_blobs_to: str | None = None) -> None:
         self.upstream_url = upstream_url.rstrip("/")
         self.require_token = require_token
+        self.redirect_blobs_to = redirect_blobs_to.rstrip("/") if redirect_blobs_to else None
         self.token = secrets.token_hex(8)
         self.state = _State()
         self._server: ThreadingHTTPServer | None = None
@@ -126,9 +129,9 @@ class FaultProxy:
                     return rule
         return None
 
-    def _record(self, method: str, path: str, status: int, fault: Fault | None) -> None:
+    def _record(self, method: str, path: str, status: int, fault: Fault | None, authorized: bool = False) -> None:
         with self.state.lock:
-            self.state.requests.append(RecordedRequest(method, path, status, fault))
+            self.state.requests.append(RecordedRequest(method, path, status, fault, authorized))
 
 
 def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
@@ -149,6 +152,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             method, path = self.command, self.path
+            authorized = self.headers.get("Authorization") is not None
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if path.startswith("/token"):
@@ -162,13 +166,17 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             ):
                 challenge = f'Bearer realm="{proxy.url}/token",service="local-proxy",scope="aws"'
                 self._send_simple(401, {"WWW-Authenticate": challenge})
-                proxy._record(method, path, 401, None)
+                proxy._record(method, path, 401, None, authorized)
+                return
+            if proxy.redirect_blobs_to and method == "GET" and "/blobs/sha256:" in path:
+                self._send_simple(307, {"Location": proxy.redirect_blobs_to + path})
+                proxy._record(method, path, 307, None, authorized)
                 return
             rule = proxy._take_rule(method, path)
             if rule and rule.fault in (Fault.TOO_MANY_REQUESTS, Fault.SERVER_ERROR):
                 headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
                 self._send_simple(int(rule.fault.value), headers)
-                proxy._record(method, path, int(rule.fault.value), rule.fault)
+                proxy._record(method, path, int(rule.fault.value), rule.fault, authorized)
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS | {"authorization"}}
             upstream = proxy._client.build_request(method, proxy.upstream_url + path, headers=headers, content=body)
@@ -185,7 +193,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 size = int(response.headers.get("content-length") or 0)
                 self.send_header("Content-Length", str(size))
                 self.end_headers()
-                proxy._record(method, path, response.status_code, rule.fault if rule else None)
+                proxy._record(method, path, response.status_code, rule.fault if rule else None, authorized)
                 if method == "HEAD":
                     return
                 sent = 0
