@@ -155,7 +155,7 @@ class RegistryClient:
             body = json.loads(reply.data)
         except ValueError as exc:
             raise RegistryError(f"{self.host}: token endpoint {realm} returned no JSON") from exc
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
         if not token:
             raise RegistryError(f"{self.host}: token endpoint {realm} returned no token")
         with self._lock:
