@@ -119,6 +119,12 @@ def test_reader_holds_back_the_last_piece_until_the_blob_hashes_right() -> None:
     reader.finish()
 
 
+def test_reader_checks_an_empty_blob_before_sending_nothing() -> None:
+    assert list(_reader([], _descriptor(b"")).take(0)) == []
+    with pytest.raises(BlobVerificationError, match="more than the 0 bytes"):
+        list(_reader([b"surprise"], _descriptor(b"")).take(0))
+
+
 def test_reader_refuses_a_short_blob() -> None:
     data = b"x" * 100
     with pytest.raises(BlobVerificationError, match="short of the 100"):

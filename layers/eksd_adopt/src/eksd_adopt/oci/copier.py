@@ -228,6 +228,8 @@ class _VerifyingReader:
         digest: a request carrying wrong bytes is cut short and can never be committed, whatever
         the receiving registry checks.
         """
+        if self._given == self._descriptor.size:  # an empty blob: no piece to hold back, check it now
+            self.finish()
         left = length
         while left:
             data = self._next()
