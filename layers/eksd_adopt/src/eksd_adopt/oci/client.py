@@ -28,6 +28,7 @@ from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
+from tenacity import RetryCallState
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import MaxRetryError
 
@@ -228,10 +229,10 @@ class RegistryClient:
                     response.close()  # unread bytes left: this connection cannot carry another request
                 response.release_conn()
 
-    def retried(self, what: str, fn: Callable[[], T]) -> T:
-        """Run a small call under the retry policy; what survives every retry is RegistryUnavailableError."""
+    def retried(self, what: str, fn: Callable[[], T], *, on_retry: Callable[[RetryCallState], None] | None = None) -> T:
+        """Run ``fn`` under the retry policy; what survives every retry is RegistryUnavailableError."""
         try:
-            return self.retry.call(fn)
+            return self.retry.retrying(on_retry)(fn)
         except RegistryUnavailableError:
             raise
         except TransientError as exc:

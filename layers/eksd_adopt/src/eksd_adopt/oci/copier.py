@@ -40,7 +40,6 @@ from eksd_adopt.oci.errors import (
     BlobVerificationError,
     ImageDigestMismatchError,
     RegistryError,
-    RegistryUnavailableError,
 )
 from eksd_adopt.oci.media import Descriptor, Manifest
 from eksd_adopt.plan import ImageCopyJob
@@ -83,6 +82,23 @@ class BlobOutcome(StrEnum):
     UPLOADED = "uploaded"
     MOUNTED = "mounted"
     SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class _BlobMove:
+    """One blob of one image to place in a target repository, and where its bytes may come from."""
+
+    source: RegistryClient
+    source_repository: str
+    repository: str  # in the target registry
+    blob: Descriptor
+    image: str  # the image it belongs to, for messages
+    mount_from: str | None  # promotion: the target repository to mount it from
+    allow_byte_copy: bool  # may it be uploaded when a mount is refused
+
+    @property
+    def what(self) -> str:
+        return f"{self.image}: blob {self.blob.digest}"
 
 
 @dataclass
@@ -410,21 +426,12 @@ class ImageCopier:
 
         tally = _ImageTally()
         mount_from = source_repository if mount_from_source else None
-        futures: list[Future[BlobOutcome]] = [
-            self._pool.submit(
-                blob.size,
-                partial(
-                    self._ensure_blob,
-                    source,
-                    source_repository,
-                    target_repository,
-                    blob,
-                    image,
-                    mount_from,
-                    allow_byte_copy,
-                ),
-            )
+        moves = [
+            _BlobMove(source, source_repository, target_repository, blob, image, mount_from, allow_byte_copy)
             for blob in blobs.values()
+        ]
+        futures: list[Future[BlobOutcome]] = [
+            self._pool.submit(move.blob.size, partial(self._ensure_blob, move)) for move in moves
         ]
         errors: list[BaseException] = []
         for blob, future in zip(blobs.values(), futures, strict=True):
@@ -483,16 +490,8 @@ class ImageCopier:
 
     # --- one blob -------------------------------------------------------------------------------
 
-    def _ensure_blob(
-        self,
-        source: RegistryClient,
-        source_repository: str,
-        repository: str,
-        blob: Descriptor,
-        image: str,
-        mount_from: str | None,
-        allow_byte_copy: bool,
-    ) -> BlobOutcome:
+    def _ensure_blob(self, move: _BlobMove) -> BlobOutcome:
+        blob, repository = move.blob, move.repository
         with self._lock:
             state = self._blobs.get(blob.digest)
             owner = state is None
@@ -506,7 +505,7 @@ class ImageCopier:
                 if not state.failed and self._locations.get(blob.digest) == repository:
                     return BlobOutcome.SKIPPED
         try:
-            outcome = self._place_blob(source, source_repository, repository, blob, image, mount_from, allow_byte_copy)
+            outcome = self._place_blob(move)
         except BaseException:
             if owner:
                 state.failed = True
@@ -516,36 +515,28 @@ class ImageCopier:
                 state.done.set()
         return outcome
 
-    def _place_blob(
-        self,
-        source: RegistryClient,
-        source_repository: str,
-        repository: str,
-        blob: Descriptor,
-        image: str,
-        mount_from: str | None,
-        allow_byte_copy: bool,
-    ) -> BlobOutcome:
+    def _place_blob(self, move: _BlobMove) -> BlobOutcome:
+        blob, repository = move.blob, move.repository
         # ECR does not say on a mount whether the blob was already there: HEAD first, always.
         if self.target.blob_exists(repository, blob.digest):
             self._remember(blob.digest, repository)
             return BlobOutcome.SKIPPED
         with self._lock:
             known = self._locations.get(blob.digest)
-        mount_source = mount_from or (known if known != repository else None)
+        mount_source = move.mount_from or (known if known != repository else None)
         session: str | None = None
         if mount_source:
             session = self.target.mount_blob(repository, blob.digest, mount_source)
             if session is None:
                 self._remember(blob.digest, repository)
                 return BlobOutcome.MOUNTED
-            if not allow_byte_copy:
+            if not move.allow_byte_copy:
                 self.target.cancel_upload(repository, session)
                 raise RegistryError(
-                    f"{image}: {self.target.host} refused to mount {blob.digest} from {mount_source} into "
+                    f"{move.image}: {self.target.host} refused to mount {blob.digest} from {mount_source} into "
                     f"{repository}; promotion moves no bytes (enable cross-repository blob mounting)"
                 )
-        self._upload_blob(source, source_repository, repository, blob, image, session)
+        self._upload_blob(move, session)
         self._remember(blob.digest, repository)
         return BlobOutcome.UPLOADED
 
@@ -553,44 +544,26 @@ class ImageCopier:
         with self._lock:
             self._locations[digest] = repository
 
-    def _upload_blob(
-        self,
-        source: RegistryClient,
-        source_repository: str,
-        repository: str,
-        blob: Descriptor,
-        image: str,
-        session: str | None,
-    ) -> None:
+    def _upload_blob(self, move: _BlobMove, session: str | None) -> None:
         """Stream one blob from the source into a session; any failure restarts in a new session."""
-        what = f"{image}: blob {blob.digest} into {self.target.host}/{repository}"
-        policy = self.target.retry
-        try:
-            for attempt in policy.retrying(on_retry=lambda state: _log_retry(what, state)):
-                with attempt:
-                    location = session or self.target.start_upload(repository)
-                    session = None  # a failed session is never reused: ECR answers 416 to that
-                    try:
-                        self._send_blob(source, source_repository, repository, blob, image, location)
-                    except BaseException:
-                        self.target.cancel_upload(repository, location)
-                        raise
-        except TransientError as exc:
-            if isinstance(exc, RegistryUnavailableError):
-                raise
-            raise RegistryUnavailableError(f"{what}: still failing after {policy.attempts} attempts: {exc}") from exc
+        what = f"{move.what} into {self.target.host}/{move.repository}"
+        sessions = iter([session] if session else [])
 
-    def _send_blob(
-        self,
-        source: RegistryClient,
-        source_repository: str,
-        repository: str,
-        blob: Descriptor,
-        image: str,
-        location: str,
-    ) -> None:
-        with source.open_blob(source_repository, blob.digest, chunk_size=READ_CHUNK) as chunks:
-            reader = _VerifyingReader(chunks, blob, image, self.on_bytes)
+        def attempt() -> None:
+            # A failed session is never reused (ECR answers 416 to that): every retry opens a new one.
+            location = next(sessions, None) or self.target.start_upload(move.repository)
+            try:
+                self._send_blob(move, location)
+            except BaseException:
+                self.target.cancel_upload(move.repository, location)
+                raise
+
+        self.target.retried(what, attempt, on_retry=lambda state: _log_retry(what, state))
+
+    def _send_blob(self, move: _BlobMove, location: str) -> None:
+        blob, repository = move.blob, move.repository
+        with move.source.open_blob(move.source_repository, blob.digest, chunk_size=READ_CHUNK) as chunks:
+            reader = _VerifyingReader(chunks, blob, move.image, self.on_bytes)
             if self.monolithic_max is None or blob.size <= self.monolithic_max:
                 # Streamed as the committing PUT's body; the reader cuts it short on wrong bytes.
                 self.target.finish_upload(repository, location, blob.digest, reader.take(blob.size), blob.size)
