@@ -106,29 +106,23 @@ def _jobs(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
-    """In a fresh process: copy every job with the real copier; print a JSON line."""
-    from eksd_adopt.endpoints import EndpointMap
-    from eksd_adopt.oci.client import RegistryClient, default_http_client
-    from eksd_adopt.oci.copier import ECR_MONOLITHIC_MAX, ImageCopier, SourceRegistries
+    """In a fresh process: copy every job with the copier as the CLI and the function build it; print a JSON line."""
+    from eksd_adopt.oci.job import build_copier
+    from eksd_adopt.oci.settings import MirrorImageSettings
     from eksd_adopt.plan import ImageCopyJob
     from eksd_adopt.policy import ImageRegistryRule, UpstreamPolicy
 
     jobs = [ImageCopyJob.model_validate(j) for j in json.loads(Path(jobs_path).read_text())]
     policy = UpstreamPolicy(image_registries=(ImageRegistryRule(host="public.ecr.aws", path_prefixes=("",)),))
-    connections = BLOB_CONCURRENCY + CONCURRENCY + 2
-    sources = SourceRegistries(
-        policy,
-        EndpointMap.parse([f"public.ecr.aws={source_url}"]),
-        client_factory=lambda base, host: RegistryClient(
-            base, display_host=host, http=default_http_client(connections)
-        ),
+    settings = MirrorImageSettings(
+        target_registry_url=target_url,
+        target_registry_auth="none",
+        endpoints=f"public.ecr.aws={source_url}",
+        concurrency=BLOB_CONCURRENCY,
+        upload=UPLOAD,
     )
-    target = RegistryClient(target_url, http=default_http_client(connections))
     started = time.perf_counter()
-    monolithic_max = None if UPLOAD == "put" else ECR_MONOLITHIC_MAX
-    with ImageCopier(
-        target, sources=sources, blob_concurrency=BLOB_CONCURRENCY, monolithic_max=monolithic_max
-    ) as copier:
+    with build_copier(settings, policy=policy) as copier:
         outcomes = copier.copy_all(jobs, concurrency=CONCURRENCY)
     seconds = time.perf_counter() - started
     failed = [str(error) for _, _, error in outcomes if error]

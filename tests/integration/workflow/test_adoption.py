@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import httpx
@@ -81,15 +80,8 @@ def cli(aws: LocalAws, who: LocalIdentity, args: list[str]) -> Any:
         "AWS_SECRET_ACCESS_KEY": who.secret_key,
         "EKSD_ADOPT_APPROVALS_URL": aws.approvals_url,
     }
-    saved = {k: os.environ.get(k) for k in env}
-    try:
-        return CliRunner().invoke(app, args, env=env)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with aws.env(**env):
+        return CliRunner().invoke(app, args)
 
 
 def pointer(aws: LocalAws) -> dict[str, Any] | None:

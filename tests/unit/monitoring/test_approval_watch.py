@@ -67,24 +67,14 @@ def test_table_reader_returns_pending_gates_and_never_reads_tokens(monkeypatch: 
     from moto import mock_aws
 
     from eksd_adopt.monitoring.aws import DynamoDbPendingApprovals
+    from eksd_adopt.workflow.aws import create_approvals_table
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="approvals",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "release_id", "AttributeType": "S"},
-                {"AttributeName": "stage", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "release_id", "KeyType": "HASH"},
-                {"AttributeName": "stage", "KeyType": "RANGE"},
-            ],
-        )
+        create_approvals_table(client, "approvals")
         for release, status in (("1-30-57", "pending"), ("1-30-56", "approved")):
             client.put_item(
                 TableName="approvals",

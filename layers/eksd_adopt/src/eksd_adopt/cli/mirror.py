@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 
 from eksd_adopt.cli.common import err_console
@@ -13,6 +17,30 @@ from eksd_adopt.cli.common import err_console
 class SummaryFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
+
+
+Job = TypeVar("Job")
+
+
+def summary_json(
+    release_id: str,
+    kind: str,
+    outcomes: Iterable[tuple[Job, BaseModel | None, Exception | None]],
+    describe: Callable[[Job], dict[str, Any]],
+) -> dict[str, object]:
+    """``--format json`` of both mirror commands: per job its own fields, then its result or its error."""
+    return {
+        "release": release_id,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        kind: [
+            {
+                **describe(job),
+                "result": result.model_dump(mode="json") if result else None,
+                "error": {"type": type(exc).__name__, "message": str(exc)} if exc else None,
+            }
+            for job, result, exc in outcomes
+        ],
+    }
 
 
 mirror_app = typer.Typer(help="Mirror a release's artifacts into private storage.", no_args_is_help=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import typer
@@ -28,7 +27,7 @@ from eksd_adopt.cli.common import (
     parse_endpoints,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, transfer_progress
+from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, summary_json, transfer_progress
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.errors import ManifestError
 from eksd_adopt.plan import ArchiveCopyJob, plan_release
@@ -80,7 +79,16 @@ def archives(
     outcomes = _copy_with_progress(store, plan.archives, upstream.archive_hosts, endpoints, concurrency, part_size_mib)
     failed = [(job, error) for job, _, error in outcomes if error is not None]
     if output is SummaryFormat.JSON:
-        console.print_json(json.dumps(_summary_json(release.release_id, outcomes)))
+        console.print_json(
+            json.dumps(
+                summary_json(
+                    release.release_id,
+                    "archives",
+                    outcomes,
+                    lambda job: {"asset": job.asset, "target_key": job.target_key},
+                )
+            )
+        )
     else:
         console.print(_summary_table(release.release_id, outcomes))
     if failed:
@@ -156,19 +164,3 @@ def _summary_table(release_id: str, outcomes: list[Outcome]) -> Table:
         rate = f"{mb / seconds:.0f}" if result and not result.skipped and seconds > 0 else "-"
         table.add_row(job.asset, _status(result, exc), f"{mb:.1f}", f"{seconds:.2f}", rate, job.target_key)
     return table
-
-
-def _summary_json(release_id: str, outcomes: list[Outcome]) -> dict[str, object]:
-    return {
-        "release": release_id,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "archives": [
-            {
-                "asset": job.asset,
-                "target_key": job.target_key,
-                "result": result.model_dump(mode="json") if result else None,
-                "error": {"type": type(exc).__name__, "message": str(exc)} if exc else None,
-            }
-            for job, result, exc in outcomes
-        ],
-    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from enum import StrEnum
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from eksd_adopt.cli.common import (
     parse_endpoints,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, transfer_progress
+from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, summary_json, transfer_progress
 from eksd_adopt.errors import EksdAdoptError, ManifestError
 from eksd_adopt.oci.copier import ImageCopyResult
 from eksd_adopt.oci.job import build_copier
@@ -106,7 +105,16 @@ def images(
     except EksdAdoptError as exc:  # e.g. ECR credentials could not be had: nothing was copied
         fail(str(exc), EXIT_USAGE)
     if output is SummaryFormat.JSON:
-        console.print_json(json.dumps(_summary_json(release.release_id, outcomes)))
+        console.print_json(
+            json.dumps(
+                summary_json(
+                    release.release_id,
+                    "images",
+                    outcomes,
+                    lambda job: {"source": job.source, "target_repository": job.target_repository, "tag": job.tag},
+                )
+            )
+        )
     else:
         console.print(_summary_table(release.release_id, outcomes))
     failed = [(job, error) for job, _, error in outcomes if error is not None]
@@ -184,20 +192,3 @@ def _summary_table(release_id: str, outcomes: list[Outcome]) -> Table:
             result.target,
         )
     return table
-
-
-def _summary_json(release_id: str, outcomes: list[Outcome]) -> dict[str, object]:
-    return {
-        "release": release_id,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "images": [
-            {
-                "source": job.source,
-                "target_repository": job.target_repository,
-                "tag": job.tag,
-                "result": result.model_dump(mode="json") if result else None,
-                "error": {"type": type(exc).__name__, "message": str(exc)} if exc else None,
-            }
-            for job, result, exc in outcomes
-        ],
-    }

@@ -42,6 +42,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from eksd_adopt.ledger.dynamodb import create_ledger_table
+from eksd_adopt.workflow.aws import create_approvals_table
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -272,18 +273,7 @@ class LocalAws:
     def _create_resources(self) -> None:
         dynamodb = self.client("dynamodb")
         create_ledger_table(dynamodb, self.ledger_table)
-        dynamodb.create_table(
-            TableName=self.approvals_table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "release_id", "AttributeType": "S"},
-                {"AttributeName": "stage", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "release_id", "KeyType": "HASH"},
-                {"AttributeName": "stage", "KeyType": "RANGE"},
-            ],
-        )
+        create_approvals_table(dynamodb, self.approvals_table)
         self.client("s3").create_bucket(Bucket=self.bucket)
         sns = self.client("sns")
         self.events_topic_arn = sns.create_topic(Name="eksd-adopt-release-events")["TopicArn"]

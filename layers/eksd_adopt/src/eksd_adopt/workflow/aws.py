@@ -93,6 +93,22 @@ class SsmReleasePointers:
         )
 
 
+def create_approvals_table(client: Any, name: str) -> None:
+    """Create the approvals table as ``infra/constructs/approvals.py`` declares it (for the local runtime and tests)."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "release_id", "AttributeType": "S"},
+            {"AttributeName": "stage", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "release_id", "KeyType": "HASH"},
+            {"AttributeName": "stage", "KeyType": "RANGE"},
+        ],
+    )
+
+
 class DynamoDbApprovalStore:
     """Table: partition key ``release_id`` (S), sort key ``stage`` (S); encrypted with a customer key."""
 
