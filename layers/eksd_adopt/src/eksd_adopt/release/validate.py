@@ -249,7 +249,7 @@ class ReleaseRules:
                 "no imageDigest: the image cannot be pinned before copying",
                 "image-digest",
             )
-        elif not DIGEST_PATTERN.match(digest):
+        elif not DIGEST_PATTERN.fullmatch(digest):
             self._error(
                 f"{where}.image.imageDigest", f"must be 'sha256:' + 64 lowercase hex, got {digest!r}", "image-digest"
             )
