@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,6 +42,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from eksd_adopt.ledger.dynamodb import create_ledger_table
+from eksd_adopt.local.httpserver import LoopbackHTTPServer
 from eksd_adopt.workflow.aws import create_approvals_table
 
 REGION = "us-east-1"
@@ -142,7 +143,7 @@ class LocalAws:
         self.approvers_topic_arn = ""
         self.state_machine_arn = ""
         self._server: Any = None
-        self._endpoint: ThreadingHTTPServer | None = None
+        self._endpoint: LoopbackHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_invoke: Any = None
         self._modules: dict[str, ModuleType] = {}
@@ -402,7 +403,7 @@ class LocalAws:
             do_GET = _serve
             do_POST = _serve
 
-        self._endpoint = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._endpoint = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.approvals_url = f"http://127.0.0.1:{self._endpoint.server_address[1]}"
         threading.Thread(target=self._endpoint.serve_forever, daemon=True).start()
 

@@ -21,11 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
+
+from eksd_adopt.local.httpserver import LoopbackHTTPServer
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _COPY_CHUNK = 256 * 1024
@@ -225,8 +227,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], state: _State) -> None:

@@ -16,11 +16,13 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from eksd_adopt.local.httpserver import LoopbackHTTPServer
 
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"})
 
@@ -72,7 +74,7 @@ class FaultProxy:
         self.redirect_blobs_to = redirect_blobs_to.rstrip("/") if redirect_blobs_to else None
         self.token = secrets.token_hex(8)
         self.state = _State()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._client = httpx.Client(timeout=60.0)
 
@@ -101,8 +103,7 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
