@@ -34,6 +34,8 @@ from eksd_adopt.notification import parse_envelope
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="EksdAdopt")  # the same namespace the function factory sets
+# The keys handle_record appends for one record (removed after each record, whatever its outcome).
+RECORD_LOG_KEYS = ("sqs_message_id", "release_id", "channel", "number", "sns_message_id")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -49,7 +51,11 @@ def handler(event: dict[str, Any], context: LambdaContext, service: IntakeServic
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
         def record_handler(record: SQSRecord) -> dict[str, Any]:
-            return handle_record(record, intake, settings).model_dump(mode="json")
+            try:
+                return handle_record(record, intake, settings).model_dump(mode="json")
+            finally:
+                # A record's keys are its own: the next record of the batch must not log under them.
+                logger.remove_keys(RECORD_LOG_KEYS)
 
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
