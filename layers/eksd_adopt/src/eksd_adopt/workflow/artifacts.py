@@ -17,7 +17,7 @@ from eksd_adopt.oci.inspect import inspect_image
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError
-from eksd_adopt.workflow.ports import PlatformInfo
+from eksd_adopt.workflow.ports import BlobsPlaced, PlatformInfo
 
 
 class BucketArchives:
@@ -55,8 +55,8 @@ class StagedCopy(BucketArchives):
     def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
         return self.registry.image_platforms(repository, digest)
 
-    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> None:
-        self.registry.promote_image(source_repository, target_repository, digest, tag)
+    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced:
+        return self.registry.promote_image(source_repository, target_repository, digest, tag)
 
 
 class RegistryImages:
@@ -100,10 +100,10 @@ class RegistryImages:
             for p in image.platforms
         ]
 
-    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> None:
+    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced:
         present = self.client.head_manifest(target_repository, tag)
         if present is not None and present.digest == digest:
-            return  # already promoted
+            return BlobsPlaced()  # already promoted
         where = f"{source_repository}@{digest}"
         index = self.client.get_manifest(source_repository, digest)
         if index.digest != digest:
@@ -111,10 +111,12 @@ class RegistryImages:
         if self.repositories is not None:
             # Same settings as staging: scan on push, KMS, immutable tags, untagged-image lifecycle.
             self.repositories.ensure_repository(target_repository)
+        mounted = skipped = 0
         for entry in index.children(where) if index.is_index else []:
             manifest = self.client.get_manifest(source_repository, entry.digest)
             for blob in manifest.blobs(f"{source_repository}@{entry.digest}"):
                 if self.client.blob_exists(target_repository, blob.digest):
+                    skipped += 1  # e.g. a layer both platforms share, mounted for the first one
                     continue
                 session = self.client.mount_blob(target_repository, blob.digest, source_repository)
                 if session is not None:
@@ -122,8 +124,10 @@ class RegistryImages:
                     raise ArtifactMissingError(
                         f"{target_repository}: the registry would not mount {blob.digest} from {source_repository}"
                     )
+                mounted += 1
             self.client.put_manifest(target_repository, entry.digest, manifest)
         self.client.put_manifest(target_repository, tag, index)
+        return BlobsPlaced(mounted, skipped)
 
 
 def _copy(settings: WorkflowSettings) -> StagedCopy:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,10 +39,17 @@ class StagedArtifacts(Protocol):
         ...
 
 
+class BlobsPlaced(NamedTuple):
+    """What promoting one image did with its blobs: mounted from staging, or found already in the stage."""
+
+    mounted: int = 0
+    skipped: int = 0
+
+
 class ArtifactPromoter(Protocol):
     """Copies by digest from staging into a stage, never re-sending bytes that are present."""
 
-    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> None: ...
+    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced: ...
 
     def promote_archive(self, source_key: str, target_key: str) -> None: ...
 

@@ -27,6 +27,9 @@ class PromotionResult(BaseModel):
     parameter: str
     images: int
     archives: int
+    # What the image copies did: mounted from staging, or already in the stage (no layer bytes are sent).
+    blobs_mounted: int = 0
+    blobs_skipped: int = 0
 
 
 def parameter_name(stage: str, channel: str) -> str:
@@ -50,10 +53,12 @@ def promote(
 
     The pointer moves last, so a consumer never sees a release whose artifacts are not all in place.
     """
+    mounted = skipped = 0
     for image in images:
-        promoter.promote_image(
+        placed = promoter.promote_image(
             image.repository, stage_repository_of(plan, image.repository, stage), image.digest, image.tag
         )
+        mounted, skipped = mounted + placed.mounted, skipped + placed.skipped
     promoted_archives = [
         archive.model_copy(update={"target_key": stage_key_of(plan, archive.target_key, stage)})
         for archive in plan.archives
@@ -99,6 +104,8 @@ def promote(
         parameter=parameter_name(stage, release.channel),
         images=len(images),
         archives=len(plan.archives),
+        blobs_mounted=mounted,
+        blobs_skipped=skipped,
     )
 
 
