@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from eksd_adopt.errors import EksdAdoptError
-from eksd_adopt.local.upstream import UpstreamSimulator
+from eksd_adopt.local.upstream import GO_RUNNER, MINIMAL_BASE, UpstreamSimulator, eksd_base_layers
 from eksd_adopt.notification import parse_announcement
 from eksd_adopt.release import validate_manifest
 
@@ -56,3 +56,34 @@ def test_renumbered_release_and_write_once(tmp_path: Path, manifest_1_20: str) -
     # Same release again with other bytes: upstream never overwrites a manifest.
     with pytest.raises(EksdAdoptError, match="already published"):
         UpstreamSimulator(tmp_path, _publisher([]), seed=2).publish_release(manifest_1_20, channel="1-30", number=58)
+
+
+def test_a_release_can_move_kubernetes_to_another_patch_version(tmp_path: Path, manifest_1_20: str) -> None:
+    calls: list[tuple[str, str, list[str]]] = []
+    simulator = UpstreamSimulator(tmp_path, _publisher(calls))
+    published = simulator.publish_release(manifest_1_20, number=2, kubernetes_version="v1.20.5", archive_size=16)
+    release = validate_manifest(published.manifest_text).require_valid(strict=True)
+    assert release.kubernetes_version == "v1.20.5"
+    kubernetes = next(c for c in release.status.components if c.name == "kubernetes")
+    for asset in kubernetes.assets:
+        uri = asset.image.uri if asset.image else asset.archive.uri if asset.archive else None
+        assert uri is not None and "v1.20.4" not in uri and "v1.20.5" in uri, uri
+    assert ("eks-distro/kubernetes/kube-apiserver", "v1.20.5-eks-1-20-2") in [(r, t) for r, t, _ in calls]
+    # Components other than kubernetes keep their versions.
+    assert ("eks-distro/etcd-io/etcd", "v3.4.15-eks-1-20-2") in [(r, t) for r, t, _ in calls]
+
+
+def test_images_share_base_layers_as_eksd_builds_them() -> None:
+    apiserver = eksd_base_layers("eks-distro/kubernetes/kube-apiserver")
+    scheduler = eksd_base_layers("eks-distro/kubernetes/kube-scheduler")
+    proxy = eksd_base_layers("eks-distro/kubernetes/kube-proxy")
+    etcd = eksd_base_layers("eks-distro/etcd-io/etcd")
+    snapshotter = eksd_base_layers("eks-distro/kubernetes-csi/external-snapshotter/csi-snapshotter")
+    controller = eksd_base_layers("eks-distro/kubernetes-csi/external-snapshotter/snapshot-controller")
+    assert eksd_base_layers("eks-distro/kubernetes/pause") == ()  # FROM scratch
+    assert apiserver == scheduler  # one go-runner base, one kubernetes LICENSES
+    assert MINIMAL_BASE in apiserver and MINIMAL_BASE in etcd and MINIMAL_BASE not in proxy
+    assert snapshotter == controller and snapshotter != etcd  # one project's LICENSES, another project's
+    # A base has bytes per platform; files from the build context are one blob for every platform.
+    assert all(layer.per_platform for layer in (MINIMAL_BASE, GO_RUNNER))
+    assert [layer.per_platform for layer in etcd] == [True, False, False]

@@ -36,10 +36,18 @@ DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 @dataclass(frozen=True)
 class SharedLayer:
-    """A layer with the same bytes in every image naming it (per platform), like a common base image."""
+    """A layer with the same bytes in every image naming it, like a common base image.
+
+    ``per_platform``: each platform has its own bytes (a base image's binaries); otherwise every
+    platform's manifest names the same blob (files copied from the build context, such as licenses).
+    """
 
     name: str
     size: int
+    per_platform: bool = True
+
+    def key(self, platform: str) -> str:
+        return f"shared:{self.name}:{platform}" if self.per_platform else f"shared:{self.name}"
 
 
 def layer_chunks(key: str, size: int, chunk: int = MIB) -> Iterator[bytes]:
@@ -111,7 +119,7 @@ def publish_image(
             os_name, _, rest = platform.partition("/")
             arch, _, variant = rest.partition("/")
             layers: list[dict[str, object]] = []
-            specs = [(f"shared:{layer.name}:{platform}", layer.size) for layer in shared_layers] + [
+            specs = [(layer.key(platform), layer.size) for layer in shared_layers] + [
                 (f"{seed}:{repository}:{tag}:{platform}:{i}", size) for i, size in enumerate(layer_sizes)
             ]
             for key, size in specs:
@@ -153,12 +161,27 @@ def publish_image(
 
 
 def image_publisher(
-    registry_url: str, *, layer_sizes: Sequence[int] = (2048, 4096), seed: str | int = 0
+    registry_url: str,
+    *,
+    layer_sizes: Sequence[int] = (2048, 4096),
+    seed: str | int = 0,
+    shared_layers: Callable[[str], Sequence[SharedLayer]] = lambda repository: (),
 ) -> Callable[[str, str, list[str]], str]:
-    """``(repository, tag, arches) -> digest`` for :class:`eksd_adopt.local.upstream.UpstreamSimulator`."""
+    """``(repository, tag, arches) -> digest`` for :class:`eksd_adopt.local.upstream.UpstreamSimulator`.
+
+    ``shared_layers(repository)`` names the layers an image shares with others (its base image).
+    """
 
     def publish(repository: str, tag: str, arches: list[str]) -> str:
         platforms = [f"linux/{arch}" for arch in arches] or ["linux/amd64"]
-        return publish_image(registry_url, repository, tag, platforms=platforms, layer_sizes=layer_sizes, seed=seed)
+        return publish_image(
+            registry_url,
+            repository,
+            tag,
+            platforms=platforms,
+            layer_sizes=layer_sizes,
+            shared_layers=shared_layers(repository),
+            seed=seed,
+        )
 
     return publish

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from eksd_adopt.errors import EksdAdoptError
+from eksd_adopt.local.images import SharedLayer
 from eksd_adopt.reference import ImageReference
 from eksd_adopt.release.validate import validate_manifest
 
@@ -33,6 +34,40 @@ ANNOUNCEMENT = (
     "Gallery (https://gallery.ecr.aws/eks-distro). The changelog and release manifest are available on "
     "GitHub (https://github.com/aws/eks-distro/releases).\n\t"
 )
+
+
+# How EKS-D builds its images, so a simulated release shares layers as a real one does. The
+# Kubernetes images are ``FROM`` a go-runner image (built on the minimal base), then ``COPY LICENSES``,
+# ``COPY ATTRIBUTION.txt`` and the platform's binary (aws/eks-distro projects/kubernetes/kubernetes/
+# docker/Dockerfile, the Makefile's GO_RUNNER_IMAGE); kube-proxy starts from an iptables base
+# (KUBE_PROXY_BASE_IMAGE); pause is ``FROM scratch`` (docker/pause/Dockerfile); the other projects'
+# images are ``FROM eks-distro-minimal-base`` with their own LICENSES and ATTRIBUTION.txt (the same
+# Dockerfile pattern across aws/eks-anywhere-build-tooling). A base layer has other bytes per
+# platform; LICENSES and ATTRIBUTION.txt come from one build context for every platform, so both
+# platforms' manifests name the same layer (inference: identical files, identical layer).
+MINIMAL_BASE = SharedLayer("eks-distro-minimal-base", 8192)
+IPTABLES_BASE = SharedLayer("eks-distro-minimal-base-iptables", 12288)
+GO_RUNNER = SharedLayer("kubernetes/go-runner", 3072)
+
+
+def eksd_base_layers(repository: str) -> tuple[SharedLayer, ...]:
+    """The layers an image of ``repository`` (``eks-distro/<project path>/<image>``) shares with others."""
+    path = repository.removeprefix("eks-distro/").split("/")
+    if path[0] == "kubernetes":
+        if path[-1] == "pause":
+            return ()
+        base = (IPTABLES_BASE,) if path[-1] == "kube-proxy" else (MINIMAL_BASE, GO_RUNNER)
+        return (*base, *_project_files("kubernetes"))
+    # kubernetes-csi/external-snapshotter/{csi-snapshotter,snapshot-controller,...}: one project, one LICENSES.
+    project = "/".join(path[:-1]) if len(path) > 2 else "/".join(path)
+    return (MINIMAL_BASE, *_project_files(project))
+
+
+def _project_files(project: str) -> tuple[SharedLayer, ...]:
+    return (
+        SharedLayer(f"{project}/LICENSES", 2048, per_platform=False),
+        SharedLayer(f"{project}/ATTRIBUTION.txt", 512, per_platform=False),
+    )
 
 
 @dataclass
@@ -79,13 +114,20 @@ class UpstreamSimulator:
         channel: str | None = None,
         number: int | None = None,
         archive_size: int = 4096,
+        kubernetes_version: str | None = None,
         on_artifact: Callable[[str], None] | None = None,
     ) -> PublishedRelease:
-        """Publish a release shaped like ``template`` (a real manifest's text)."""
+        """Publish a release shaped like ``template`` (a real manifest's text).
+
+        ``kubernetes_version`` (e.g. ``v1.20.5``) moves the kubernetes component to another patch
+        release: its gitTag, image tags and archive paths, as a real release that bumps Kubernetes.
+        """
         document = yaml.safe_load(template)
         old_channel, old_number = document["spec"]["channel"], int(document["spec"]["number"])
         channel, number = channel or old_channel, number or old_number
         document = _renumber(document, old_channel, old_number, channel, number)
+        if kubernetes_version:
+            document = _with_kubernetes_version(document, kubernetes_version)
         manifest_path = self.cdn_root / f"kubernetes-{channel}" / f"kubernetes-{channel}-eks-{number}.yaml"
         published = PublishedRelease(channel, number, "", manifest_path)
         rng = random.Random(f"{self.seed}-{channel}-{number}")  # noqa: S311 - reproducible test bytes, not secrets
@@ -174,4 +216,19 @@ def _renumber(document: dict[str, Any], old_ch: str, old_n: int, channel: str, n
                 asset["archive"]["uri"] = asset["archive"]["uri"].replace(
                     f"/kubernetes-{old_ch}/releases/{old_n}/", f"/kubernetes-{channel}/releases/{number}/"
                 )
+    return document
+
+
+def _with_kubernetes_version(document: dict[str, Any], version: str) -> dict[str, Any]:
+    """The kubernetes component at ``version``: gitTag, image tags (``:<tag>-eks-``) and archive paths (``/<tag>/``)."""
+    for component in document["status"]["components"]:
+        if component.get("name") != "kubernetes":
+            continue
+        old = component["gitTag"]
+        component["gitTag"] = version
+        for asset in component["assets"]:
+            if asset.get("image"):
+                asset["image"]["uri"] = asset["image"]["uri"].replace(f":{old}-eks-", f":{version}-eks-")
+            if asset.get("archive"):
+                asset["archive"]["uri"] = asset["archive"]["uri"].replace(f"/{old}/", f"/{version}/")
     return document
