@@ -75,6 +75,21 @@ def function_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-{name.replace('_', '-')}"
 
 
+def discard_unpublished_metrics() -> None:
+    """Drop the metrics an in-process invocation added when metrics are disabled, as Lambda's flush would.
+
+    With ``POWERTOOLS_METRICS_DISABLED`` the end-of-invocation flush prints nothing and keeps the
+    values in Powertools' process-wide metric set; a long-running local process would pile them up
+    until a metric's 100th value, whose automatic flush prints an EMF line whatever the switch says
+    (aws-powertools/powertools-lambda-python#1062, PR #1046). In Lambda each invocation flushes.
+    """
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():
+        Metrics().clear_metrics()
+
+
 def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -> str:
     """The ASL file with ``${Name}`` replaced, as CDK's ``definition_substitutions`` does; unknown names fail."""
     text = path.read_text()
@@ -351,7 +366,10 @@ class LocalAws:
         arn = function_name if function_name.startswith("arn:") else function_arn(function_name)
         self.invocations.append((arn.rsplit(":", 1)[-1], event))
         context = LambdaContext(function_name=arn.rsplit(":", 1)[-1], invoked_function_arn=arn)
-        return self._handler_for(arn)(event, context)
+        try:
+            return self._handler_for(arn)(event, context)
+        finally:
+            discard_unpublished_metrics()
 
     def _patch_lambda_invoke(self) -> None:
         import moto.awslambda.models as lambda_models
