@@ -25,14 +25,14 @@ SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack("1-20", tmp_path_factory.mktemp("demo")) as running:
+    template = (TESTDATA / "kubernetes-1-20-eks-1.yaml").read_text()
+    with local_stack(template, tmp_path_factory.mktemp("demo"), archive_size=256, layer_sizes=(512, 1024)) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def report(stack: LocalStack):  # type: ignore[no-untyped-def]
-    template = (TESTDATA / "kubernetes-1-20-eks-1.yaml").read_text()
-    return run_adoption(stack, template, archive_size=256, layer_sizes=(512, 1024), timeout=240)
+    return run_adoption(stack, timeout=240)
 
 
 def _skopeo_digest(stack: LocalStack, repository: str, tag: str) -> str:
@@ -57,6 +57,16 @@ def test_release_is_promoted_through_the_real_path(report) -> None:  # type: ign
     assert report.tally.images == 17
     assert report.tally.archives == 45
     assert report.notification_to_promoted is not None
+
+
+def test_shared_layers_are_mounted_or_skipped_not_sent_again(report) -> None:  # type: ignore[no-untyped-def]
+    tally = report.tally
+    # Each image is its own mirror invocation, so a base layer is uploaded into each repository once.
+    assert tally.blobs_uploaded > 0 and tally.image_bytes > 0
+    # Promotion moves no bytes: every blob is mounted from staging, and a layer both platforms
+    # share (LICENSES, ATTRIBUTION.txt) is already there for the second platform.
+    assert tally.promoted_images == 17
+    assert tally.promoted_mounted > 0 and tally.promoted_skipped == 2 * 16  # both files, 2nd platform, all but pause
 
 
 def test_private_registry_holds_upstream_digests_in_staging_and_prod(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 app.command()(release.validate)
 app.command()(release.plan)
-app.command()(demo.demo)
+app.add_typer(demo.demo_app, name="demo")
 app.command()(adopt.adopt)
 app.command()(adopt.status)
 app.add_typer(notification_app, name="notification")

@@ -3,9 +3,11 @@
 Local services stand in for AWS and upstream (moto server with Step Functions execution, two
 Debian ``docker-registry`` instances for ECR Public and the private ECR endpoint, a CDN, an
 upstream topic); the upstream simulator publishes a release shaped like a real manifest; then
-nothing is shortcut: notification → SNS → intake queue → intake function → workflow (validate,
-mirror, verify, test) → approval gate → the ``eksd-adopt approve`` CLI (SigV4-signed) → promotion →
-events to a subscriber queue. Every step is checked independently at the end.
+nothing is shortcut: notification → SNS → intake queue (with the stack's DLQ) → intake function →
+workflow (validate, mirror, verify, test) → approval gate → the ``eksd-adopt approve`` CLI
+(SigV4-signed by a local approver identity) → promotion → events to a subscriber queue. Every step
+is checked independently at the end. Two local identities sign requests to the approvals endpoint:
+``alice``, a session of the stage's approver role, and ``bob``, who is not an approver.
 """
 
 from __future__ import annotations
@@ -20,25 +22,32 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.ledger.model import ReleaseRecord, ReleaseStatus
 from eksd_adopt.local.aws import ACCOUNT, REGION, LocalAws, RuntimeSettings, function_arn
 from eksd_adopt.local.cdn import LocalCdn
 from eksd_adopt.local.eventsource import SqsEventSource
-from eksd_adopt.local.images import image_publisher
+from eksd_adopt.local.explore import DemoError, DemoIdentity, DemoState, announce, publish_release
 from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
+from eksd_adopt.local.upstream import PublishedRelease
 from eksd_adopt.release.validate import validate_manifest
 
-APPROVER = f"arn:aws:iam::{ACCOUNT}:role/ReleaseApprovers"
+APPROVER = f"arn:aws:iam::{ACCOUNT}:role/ReleaseApprovers"  # the prod stage's approvers: any session of this role
+ALICE = f"arn:aws:sts::{ACCOUNT}:assumed-role/ReleaseApprovers/alice"
+BOB = f"arn:aws:sts::{ACCOUNT}:assumed-role/Developers/bob"
 UPSTREAM_TOPIC = "eks-distro-updates"  # same name as the real topic; the intake trusts only its ARN
 STAGE = "prod"
+# The stack's redrive policy (infra/constructs/intake.py, MAX_RECEIVE_COUNT): a message the intake
+# keeps refusing moves to the DLQ after this many receives instead of coming back for ever.
+INTAKE_MAX_RECEIVE_COUNT = 7
+INTAKE_VISIBILITY_SECONDS = 5  # the stack's is 6 min; the demo runs the same schedule in seconds
+# The stack's rule: the not-yet-published window is (receives - 2) visibility timeouts long.
+NOT_FOUND_RETRY_SECONDS = (INTAKE_MAX_RECEIVE_COUNT - 2) * INTAKE_VISIBILITY_SECONDS
 _MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -50,13 +59,9 @@ _MANIFEST_TYPES = ", ".join(
 TERMINAL = frozenset({ReleaseStatus.PROMOTED, ReleaseStatus.FAILED, ReleaseStatus.REJECTED, ReleaseStatus.EXPIRED})
 
 
-class DemoError(RuntimeError):
-    """The demo could not finish; the message says where it stopped."""
-
-
-@dataclass
-class MirrorTally:
-    """Totals of the mirror functions' results, counted as the workflow calls them."""
+@dataclass(frozen=True)
+class ReleaseTally:
+    """What the mirror and promote functions reported for one release."""
 
     images: int = 0
     archives: int = 0
@@ -65,19 +70,55 @@ class MirrorTally:
     blobs_uploaded: int = 0
     blobs_mounted: int = 0
     blobs_skipped: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    promoted_images: int = 0
+    promoted_mounted: int = 0
+    promoted_skipped: int = 0
 
-    def count(self, function: str, result: dict[str, Any]) -> None:
-        with self.lock:
+    @property
+    def jobs(self) -> int:
+        return self.images + self.archives
+
+
+class AdoptionTally:
+    """The functions' results per release, counted as the workflow calls them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._releases: dict[str, ReleaseTally] = {}
+
+    def of(self, release_id: str) -> ReleaseTally:
+        with self._lock:
+            return self._releases.get(release_id, ReleaseTally())
+
+    def count(self, function: str, event: dict[str, Any], result: dict[str, Any]) -> None:
+        if function == "promote_release":
+            release_id = str((event.get("release") or {}).get("release_id", "?"))
+        else:
+            release_id = str(event.get("release_id", "?"))
+        with self._lock:
+            t = self._releases.get(release_id, ReleaseTally())
             if function == "mirror_image":
-                self.images += 1
-                self.image_bytes += int(result.get("bytes_uploaded", 0))
-                self.blobs_uploaded += int(result.get("blobs_uploaded", 0))
-                self.blobs_mounted += int(result.get("blobs_mounted", 0))
-                self.blobs_skipped += int(result.get("blobs_skipped", 0))
+                t = replace(
+                    t,
+                    images=t.images + 1,
+                    image_bytes=t.image_bytes + int(result.get("bytes_uploaded", 0)),
+                    blobs_uploaded=t.blobs_uploaded + int(result.get("blobs_uploaded", 0)),
+                    blobs_mounted=t.blobs_mounted + int(result.get("blobs_mounted", 0)),
+                    blobs_skipped=t.blobs_skipped + int(result.get("blobs_skipped", 0)),
+                )
+            elif function == "mirror_archive":
+                t = replace(t, archives=t.archives + 1, archive_bytes=t.archive_bytes + int(result.get("bytes", 0)))
             else:
-                self.archives += 1
-                self.archive_bytes += int(result.get("bytes", 0))
+                t = replace(
+                    t,
+                    promoted_images=t.promoted_images + int(result.get("images", 0)),
+                    promoted_mounted=t.promoted_mounted + int(result.get("blobs_mounted", 0)),
+                    promoted_skipped=t.promoted_skipped + int(result.get("blobs_skipped", 0)),
+                )
+            self._releases[release_id] = t
+
+
+COUNTED_FUNCTIONS = ("mirror_image", "mirror_archive", "promote_release")
 
 
 @dataclass
@@ -85,13 +126,13 @@ class DemoReport:
     release_id: str
     status: str
     phases: list[tuple[str, float, str]]
-    tally: MirrorTally
+    tally: ReleaseTally
     images_verified: int
     archives_verified: int
     ssm_pointer: dict[str, Any] | None
     events: Counter[str]
     notification_to_promoted: float | None
-    explore: dict[str, str]
+    state: DemoState
 
 
 @dataclass
@@ -104,28 +145,36 @@ class LocalStack:
     cdn: LocalCdn
     upstream_topic_arn: str
     subscriber_queue_url: str
+    intake_queue_url: str
+    dead_letter_queue_url: str
     intake_source: SqsEventSource
-    tally: MirrorTally
+    tally: AdoptionTally
+    state: DemoState
 
-    def cli_env(self) -> dict[str, str]:
-        """Environment for ``eksd-adopt`` commands against the local services (credentials are local-only)."""
-        return {
-            "AWS_ENDPOINT_URL": self.runtime.url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-            "LEDGER_TABLE": self.runtime.ledger_table,
-            "STATE_MACHINE_ARN": self.runtime.state_machine_arn,
-            "EVENTS_TOPIC_ARN": self.runtime.events_topic_arn,
-            "EKSD_ADOPT_EVENTS_TOPIC_ARN": self.runtime.events_topic_arn,
-            "EKSD_ADOPT_APPROVALS_URL": self.runtime.approvals_url,
-            "EKSD_ADOPT_ENDPOINTS": ",".join(self.runtime.settings.endpoints),
-        }
+    @property
+    def approver(self) -> DemoIdentity:
+        return self.state.identity("alice")
+
+    @property
+    def other(self) -> DemoIdentity:
+        return self.state.identity("bob")
+
+    def cli_env(self, identity: DemoIdentity | None = None) -> dict[str, str]:
+        """Environment for ``eksd-adopt`` commands against the local services, as ``identity`` (the approver)."""
+        return self.state.env(identity or self.approver)
 
 
 @contextmanager
-def local_stack(channel: str, workdir: Path, *, approvers: tuple[str, ...] = (APPROVER,)) -> Iterator[LocalStack]:
-    """Start every local service; everything started is stopped on exit (also on Ctrl-C)."""
+def local_stack(
+    template: str,
+    workdir: Path,
+    *,
+    approvers: tuple[str, ...] = (APPROVER,),
+    archive_size: int = 4096,
+    layer_sizes: tuple[int, ...] = (2048, 4096),
+) -> Iterator[LocalStack]:
+    """Start every local service for releases shaped like ``template`` (a manifest's text); all stopped on exit."""
+    channel = validate_manifest(template).require_valid().channel
     with ExitStack() as stack:
         upstream_registry = stack.enter_context(LocalRegistry(workdir / "upstream-registry"))
         private_registry = stack.enter_context(LocalRegistry(workdir / "private-registry"))
@@ -143,12 +192,7 @@ def local_stack(channel: str, workdir: Path, *, approvers: tuple[str, ...] = (AP
         runtime = stack.enter_context(LocalAws(settings))
         sns, sqs = runtime.client("sns"), runtime.client("sqs")
         upstream_topic_arn = sns.create_topic(Name=UPSTREAM_TOPIC)["TopicArn"]
-        # The intake queue keeps the SNS envelope (no raw delivery), as the deployed subscription does.
-        intake_url = sqs.create_queue(QueueName="eksd-adopt-intake", Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
-        intake_arn = sqs.get_queue_attributes(QueueUrl=intake_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        sns.subscribe(TopicArn=upstream_topic_arn, Protocol="sqs", Endpoint=intake_arn)
+        intake_url, dead_letter_url = create_intake_queue(runtime, upstream_topic_arn)
         # A team's subscription: every event of this channel.
         subscriber_url = sqs.create_queue(QueueName="team-platform-events")["QueueUrl"]
         subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -166,25 +210,112 @@ def local_stack(channel: str, workdir: Path, *, approvers: tuple[str, ...] = (AP
                 UPSTREAM_TOPIC_ARN=upstream_topic_arn,
                 TRACKED_CHANNELS=channel,
                 POWERTOOLS_METRICS_DISABLED="true",  # metrics would print EMF lines over the progress display
-                MANIFEST_NOT_FOUND_RETRY_SECONDS="60",
+                MANIFEST_NOT_FOUND_RETRY_SECONDS=str(NOT_FOUND_RETRY_SECONDS),
             )
         )
-        tally = MirrorTally()
-        for name in ("mirror_image", "mirror_archive"):
+        tally = AdoptionTally()
+        for name in COUNTED_FUNCTIONS:
             runtime.register_function(name, _counting(runtime, name, tally))
         source = SqsEventSource(runtime, intake_url, "intake").start()
         stack.callback(source.stop)
+        state = _demo_state(
+            runtime, workdir, template, upstream_topic_arn, upstream_registry, cdn, archive_size, layer_sizes
+        )
+        state.write()
         yield LocalStack(
-            runtime, upstream_registry, private_registry, cdn, upstream_topic_arn, subscriber_url, source, tally
+            runtime,
+            upstream_registry,
+            private_registry,
+            cdn,
+            upstream_topic_arn,
+            subscriber_url,
+            intake_url,
+            dead_letter_url,
+            source,
+            tally,
+            state,
         )
 
 
-def _counting(runtime: LocalAws, name: str, tally: MirrorTally) -> Callable[[dict[str, Any], Any], Any]:
+def create_intake_queue(
+    runtime: LocalAws, topic_arn: str, *, visibility_seconds: int = INTAKE_VISIBILITY_SECONDS
+) -> tuple[str, str]:
+    """The intake queue as the stack builds it, subscribed to ``topic_arn``; returns (queue URL, DLQ URL).
+
+    The SNS envelope is kept (no raw delivery), as the deployed subscription does, and the redrive
+    policy is the stack's, so a message the intake keeps refusing ends in the DLQ.
+    """
+    sqs = runtime.client("sqs")
+    dead_letter_url = sqs.create_queue(QueueName="eksd-adopt-intake-dlq")["QueueUrl"]
+    redrive = {"deadLetterTargetArn": _queue_arn(sqs, dead_letter_url), "maxReceiveCount": INTAKE_MAX_RECEIVE_COUNT}
+    queue_url = sqs.create_queue(
+        QueueName="eksd-adopt-intake",
+        Attributes={"VisibilityTimeout": str(visibility_seconds), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    runtime.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, queue_url))
+    return str(queue_url), str(dead_letter_url)
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def _demo_state(
+    runtime: LocalAws,
+    workdir: Path,
+    template: str,
+    upstream_topic_arn: str,
+    upstream_registry: LocalRegistry,
+    cdn: LocalCdn,
+    archive_size: int,
+    layer_sizes: tuple[int, ...],
+) -> DemoState:
+    """The state another shell reads (``eksd-adopt demo publish``), with the two identities' keys.
+
+    The manifest the releases are shaped on is kept beside it, so ``demo publish`` shapes its release alike.
+    """
+    template_path = workdir / "template.yaml"
+    template_path.write_text(template)
+    identities = []
+    for name, principal, approver in (("alice", ALICE, True), ("bob", BOB, False)):
+        identity = runtime.add_identity(principal)
+        identities.append(DemoIdentity(name=name, approver=approver, **_keys(identity)))
+    return DemoState(
+        pid=os.getpid(),
+        workdir=workdir,
+        channel=validate_manifest(template).require_valid().channel,
+        stage=STAGE,
+        region=REGION,
+        aws_endpoint_url=runtime.url,
+        ledger_table=runtime.ledger_table,
+        state_machine_arn=runtime.state_machine_arn,
+        events_topic_arn=runtime.events_topic_arn,
+        approvals_url=runtime.approvals_url,
+        endpoints=list(runtime.settings.endpoints),
+        upstream_topic_arn=upstream_topic_arn,
+        upstream_registry_url=upstream_registry.url,
+        cdn_root=cdn.root,
+        template=template_path,
+        archive_size=archive_size,
+        layer_sizes=list(layer_sizes),
+        identities=identities,
+    )
+
+
+def _keys(identity: Any) -> dict[str, str]:
+    return {
+        "principal_arn": identity.principal_arn,
+        "access_key": identity.access_key,
+        "secret_key": identity.secret_key,
+    }
+
+
+def _counting(runtime: LocalAws, name: str, tally: AdoptionTally) -> Callable[[dict[str, Any], Any], Any]:
     real = runtime.load_handler(name)
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         result = real(event, context)
-        tally.count(name, result)
+        tally.count(name, event, result)
         return result
 
     return handler
@@ -195,17 +326,14 @@ Progress = Callable[[str, str, int, int], None]  # (phase, detail, done, total)
 
 def run_adoption(
     stack: LocalStack,
-    template: str,
     *,
     approve: bool = True,
     progress: Progress | None = None,
-    archive_size: int = 4096,
-    layer_sizes: tuple[int, ...] = (2048, 4096),
     timeout: float = 300,
 ) -> DemoReport:
-    """Publish a release upstream, announce it, and follow it through the real pipeline."""
+    """Publish the template's release upstream, announce it, and follow it through the real pipeline."""
     follower = _Follower(stack, progress or (lambda *_: None), timeout)
-    release = follower.publish(template, archive_size=archive_size, layer_sizes=layer_sizes)
+    release = follower.publish()
     expected = validate_manifest(release.manifest_text).require_valid()
     announced = follower.announce(release)
     follower.mirror(release, len(expected.image_assets()) + len(expected.archive_assets()))
@@ -221,13 +349,13 @@ def run_adoption(
         release_id=release.release_id,
         status=final.status.value,
         phases=follower.phases,
-        tally=stack.tally,
+        tally=stack.tally.of(release.release_id),
         images_verified=images_ok,
         archives_verified=archives_ok,
         ssm_pointer=_ssm_pointer(stack.runtime, release.channel) if approve else None,
         events=_collect_events(stack, expect_promoted=approve),
         notification_to_promoted=promoted_after,
-        explore=stack.cli_env(),
+        state=stack.state,
     )
 
 
@@ -239,7 +367,7 @@ class _Follower:
         self.progress = progress
         self.timeout = timeout
         self.phases: list[tuple[str, float, str]] = []
-        self.ledger = DynamoDbLedger(stack.runtime.ledger_table, resource=stack.runtime.resource("dynamodb"))
+        self.ledger = stack.state.ledger()
         self._mark = time.monotonic()
 
     def _phase(self, name: str, detail: str) -> None:
@@ -247,17 +375,19 @@ class _Follower:
         self.phases.append((name, now - self._mark, detail))
         self._mark = now
 
-    def _status(self, release_id: str, wanted: set[ReleaseStatus] | None, stage: str) -> ReleaseRecord | None:
+    def _status(
+        self, release_id: str, wanted: set[ReleaseStatus] | None, stage: str, done: int = 0, total: int = 1
+    ) -> ReleaseRecord | None:
         current = self.ledger.get(release_id)
         if current is None:
             return None
         if current.status in TERMINAL and (wanted is None or current.status not in wanted):
             raise DemoError(f"release {release_id} ended {current.status.value}: {current.failure_cause or stage}")
-        self.progress(stage, current.status.value, 0, 1)
+        self.progress(stage, current.status.value, done, total)
         return current if wanted is None or current.status in wanted else None
 
-    def publish(self, template: str, *, archive_size: int, layer_sizes: tuple[int, ...]) -> PublishedRelease:
-        shape = validate_manifest(template).require_valid()
+    def publish(self) -> PublishedRelease:
+        shape = validate_manifest(self.stack.state.template.read_text()).require_valid()
         total = len(shape.image_assets()) + len(shape.archive_assets())
         count = 0
 
@@ -266,38 +396,30 @@ class _Follower:
             count += 1
             self.progress("publish", name, count, total)
 
-        publisher = image_publisher(self.stack.upstream_registry.url, layer_sizes=layer_sizes, seed="demo")
-        simulator = UpstreamSimulator(self.stack.cdn.root, publisher)
-        release = simulator.publish_release(template, archive_size=archive_size, on_artifact=on_artifact)
-        self._phase(
-            "upstream publishes the release", f"{total} artifacts, the manifest, releasechannels/{release.channel}.yaml"
-        )
+        release = publish_release(self.stack.state, on_artifact=on_artifact)
+        self._phase("upstream publishes the release", f"{total} artifacts and the manifest")
         return release
 
     def announce(self, release: PublishedRelease) -> float:
         announced = time.monotonic()
-        self.stack.runtime.client("sns").publish(
-            TopicArn=self.stack.upstream_topic_arn, Subject=release.subject, Message=release.announcement
-        )
+        announce(self.stack.state, release)
         self.progress("notify", release.announcement.split(".")[0], 0, 1)
         record = _wait(lambda: self._status(release.release_id, None, "notify"), self.timeout, "the intake")
         self.progress("notify", f"ledger: {record.status.value}", 1, 1)
-        self._phase("notification → intake → workflow started", record.status.value)
+        self._phase("notification → intake → workflow", record.status.value)
         return announced
 
     def mirror(self, release: PublishedRelease, jobs: int) -> None:
-        tally = self.stack.tally
-
         def done() -> ReleaseRecord | None:
-            self.progress("mirror", "images and archives", tally.images + tally.archives, jobs)
-            return self._status(release.release_id, set(ReleaseStatus) - {ReleaseStatus.ADOPTING}, "mirror")
+            copied = self.stack.tally.of(release.release_id).jobs
+            return self._status(
+                release.release_id, set(ReleaseStatus) - {ReleaseStatus.ADOPTING}, "mirror", copied, jobs
+            )
 
         _wait(done, self.timeout, "the mirror")
+        tally = self.stack.tally.of(release.release_id)
         size = _size(tally.image_bytes + tally.archive_bytes)
-        self._phase(
-            "validate, plan, mirror (verified while streaming)",
-            f"{tally.images} images, {tally.archives} archives, {size}",
-        )
+        self._phase("validate, plan, mirror to staging", f"{tally.images} images, {tally.archives} archives, {size}")
 
     def until_gate(self, release: PublishedRelease) -> None:
         _wait(
@@ -306,26 +428,21 @@ class _Follower:
             "verification, tests and the approval gate",
         )
         self.progress("verify", "awaiting approval", 1, 1)
-        self._phase("verify, smoke tests, approval requested", "awaiting approval")
+        self._phase("verify, smoke tests, approval gate", "awaiting approval")
 
     def approve_and_promote(self, release: PublishedRelease) -> None:
-        identity = self.stack.runtime.add_identity(APPROVER)
-        approval = _approve_with_cli(self.stack, release.release_id, identity.access_key, identity.secret_key)
+        approval = _approve_with_cli(self.stack, release.release_id, self.stack.approver)
         self.progress("approve", approval, 1, 1)
         _wait(lambda: self._status(release.release_id, {ReleaseStatus.PROMOTED}, "promote"), self.timeout, "promotion")
         self.progress("promote", STAGE, 1, 1)
-        self._phase("approved with `eksd-adopt approve`, promoted to prod", approval)
+        self._phase(f"approved by {self.stack.approver.name}, promoted", f"`eksd-adopt approve`, then {STAGE}")
 
 
-def _approve_with_cli(stack: LocalStack, release_id: str, access_key: str, secret_key: str) -> str:
+def _approve_with_cli(stack: LocalStack, release_id: str, identity: DemoIdentity) -> str:
     """The approver's path: the installed CLI signs the request with the approver's own credentials."""
-    env = {
-        **os.environ,
-        **stack.cli_env(),
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
+    env = {**os.environ, **stack.cli_env(identity)}
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(name, None)
     command = [sys.executable, "-m", "eksd_adopt", "approve", release_id, "--stage", STAGE]
     command += ["--comment", "approved by the demo"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
@@ -380,6 +497,64 @@ def _ssm_pointer(runtime: LocalAws, channel: str) -> dict[str, Any]:
     return dict(json.loads(value))
 
 
+class DemoWatch:
+    """What changed in a running demo since the last look, as lines for its console.
+
+    New ledger statuses (with what the mirror and promotion did), the stage's pointer moving (a
+    promotion or a rollback) and messages the intake queue dead-lettered.
+    """
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.ledger = stack.state.ledger()
+        self.ssm = stack.runtime.client("ssm")
+        self.sqs = stack.runtime.client("sqs")
+        self._statuses = {r.release_id: r.status for r in self.ledger.list()}
+        self._pointer = self._current_pointer()
+        self._dead_letters = self._dead_letter_count()
+
+    def changes(self) -> list[str]:
+        lines: list[str] = []
+        for record in sorted(self.ledger.list(), key=lambda r: r.number):
+            if self._statuses.get(record.release_id) is not record.status:
+                self._statuses[record.release_id] = record.status
+                lines.append(self._describe(record))
+        pointer = self._current_pointer()
+        if pointer != self._pointer:
+            self._pointer = pointer
+            lines.append(f"{STAGE} {self.stack.state.channel} now points at {pointer}")
+        dead_letters = self._dead_letter_count()
+        if dead_letters != self._dead_letters:
+            self._dead_letters = dead_letters
+            lines.append(
+                f"intake DLQ: {dead_letters} message(s), each refused {INTAKE_MAX_RECEIVE_COUNT} times by the intake"
+            )
+        return lines
+
+    def _describe(self, record: ReleaseRecord) -> str:
+        line = f"{record.release_id}: {record.status.value}"
+        t = self.stack.tally.of(record.release_id)
+        if record.status is ReleaseStatus.AWAITING_APPROVAL:
+            blobs = f"uploaded {t.blobs_uploaded}, mounted {t.blobs_mounted}, skipped {t.blobs_skipped}"
+            return f"{line} ({t.images} images mirrored, blobs {blobs})"
+        if record.status is ReleaseStatus.PROMOTED:
+            return f"{line} ({STAGE}: blobs mounted {t.promoted_mounted}, skipped {t.promoted_skipped})"
+        why = record.failure_cause or "; ".join(record.problems)
+        return f"{line} ({why[:100]})" if why else line
+
+    def _current_pointer(self) -> str | None:
+        try:
+            return str(_ssm_pointer(self.stack.runtime, self.stack.state.channel)["release_id"])
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+
+    def _dead_letter_count(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+
 def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -399,4 +574,18 @@ def _size(count: int) -> str:
     return str(count)
 
 
-__all__ = ["APPROVER", "DemoError", "DemoReport", "LocalStack", "function_arn", "local_stack", "run_adoption"]
+__all__ = [
+    "ALICE",
+    "APPROVER",
+    "BOB",
+    "INTAKE_MAX_RECEIVE_COUNT",
+    "DemoError",
+    "DemoReport",
+    "DemoWatch",
+    "LocalStack",
+    "ReleaseTally",
+    "create_intake_queue",
+    "function_arn",
+    "local_stack",
+    "run_adoption",
+]
