@@ -48,8 +48,10 @@ test: install layer lint typecheck pytest
 synth: install layer
 	$(PY) app.py
 
+# `make demo ARGS=--no-approve` (or --keep-running) leaves the services up to explore (README: Exploring the
+# local services). They keep their files in a working folder under $$TMPDIR (/tmp by default), printed at start.
 demo: install
-	$(VENV)/bin/eksd-adopt demo
+	$(VENV)/bin/eksd-adopt demo $(ARGS)
 
 # Event JSON Schemas and the generated part of docs/events.md, from the event models (a test checks they are current).
 schemas: $(VENV)/.installed

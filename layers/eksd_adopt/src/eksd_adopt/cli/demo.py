@@ -39,7 +39,10 @@ PHASES = {
 }
 
 demo_app = typer.Typer(
-    help="Adopt an EKS-D-shaped release end to end on local services; publish more into a running demo.",
+    help=(
+        "Adopt an EKS-D-shaped release end to end on local services (their files: a working folder under "
+        "$TMPDIR, printed at start); `publish` and `env` reach a demo left running."
+    ),
     invoke_without_command=True,
 )
 
