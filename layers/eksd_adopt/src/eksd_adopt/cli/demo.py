@@ -132,7 +132,11 @@ def _watch(watch: Any) -> None:
     try:
         while True:
             time.sleep(1)
-            for line in watch.changes():
+            try:
+                lines = watch.changes()
+            except Exception as exc:  # a look that failed is tried again; the services stay up
+                lines = [f"(could not read the local services: {exc})"]
+            for line in lines:
                 console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False)
     except KeyboardInterrupt:
         console.print("stopping local services…")
