@@ -42,6 +42,11 @@ class UpstreamPolicy(BaseModel):
     )
     topic_arn: str = DEFAULT_TOPIC_ARN
     max_manifest_bytes: int = 1024 * 1024
+    registry_auth_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="Hosts besides a registry's own that may serve its bearer tokens (a WWW-Authenticate"
+        " realm), e.g. auth.docker.io; ECR Public serves its own (https://public.ecr.aws/token/).",
+    )
 
     def allowed_hosts(self) -> frozenset[str]:
         """Every host an upstream fetch may name (before endpoint mapping)."""
