@@ -46,10 +46,15 @@ def name() -> str:
 FAST_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05)
 
 
-def make_copier(source_url: str, target: LocalRegistry, **kwargs: object) -> ImageCopier:
+def make_copier(
+    source_url: str, target: LocalRegistry, *, endpoints: tuple[str, ...] = (), **kwargs: object
+) -> ImageCopier:
+    """A copier from ``public.ecr.aws`` served at ``source_url`` (and any other ``HOST=URL`` mapping) into ``target``."""
     sources = SourceRegistries(
-        endpoints=EndpointMap.parse([f"public.ecr.aws={source_url}"]),
-        client_factory=lambda base, host: RegistryClient(base, display_host=host, retry=FAST_RETRY),
+        endpoints=EndpointMap.parse([f"public.ecr.aws={source_url}", *endpoints]),
+        client_factory=lambda base, host, policy: RegistryClient(
+            base, display_host=host, retry=FAST_RETRY, policy=policy
+        ),
     )
     return ImageCopier(RegistryClient(target.url, retry=FAST_RETRY), sources=sources, **kwargs)  # type: ignore[arg-type]
 

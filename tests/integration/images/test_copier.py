@@ -372,10 +372,11 @@ def test_blob_redirects_are_followed_without_the_credentials(
     upstream: LocalRegistry, target: LocalRegistry, name: str
 ) -> None:
     digest = publish_image(upstream.url, name, "v1", layer_sizes=[6 * MIB, 1000], platforms=["linux/amd64"])
+    # The CDN is an https host (as S3 and CloudFront are), served from loopback by the endpoint mapping.
     with (
         FaultProxy(upstream.url) as cdn,
-        FaultProxy(upstream.url, require_token=True, redirect_blobs_to=cdn.url) as registry,
-        make_copier(registry.url, target) as copier,
+        FaultProxy(upstream.url, require_token=True, redirect_blobs_to="https://cdn.example.test") as registry,
+        make_copier(registry.url, target, endpoints=(f"cdn.example.test={cdn.url}",)) as copier,
     ):
         result = copier.copy(job_for(name, digest))
         redirected = [r for r in registry.requests if r.status == 307]

@@ -34,17 +34,17 @@ from typing import Any, Protocol, TypeVar
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.endpoints import EndpointMap
+from eksd_adopt.endpoints import EndpointMap, RequestPolicy
 from eksd_adopt.oci.client import READ_CHUNK, RegistryClient
 from eksd_adopt.oci.errors import (
     BlobVerificationError,
     ImageDigestMismatchError,
     RegistryError,
 )
-from eksd_adopt.oci.media import Descriptor, Manifest
+from eksd_adopt.oci.media import INDEX_TYPES, Descriptor, Manifest
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
-from eksd_adopt.reference import ImageReference
+from eksd_adopt.reference import ImageReference, is_digest
 from eksd_adopt.retry import TransientError
 
 logger = Logger(child=True)
@@ -54,6 +54,12 @@ MIB = 1024 * 1024
 MIN_CHUNK_SIZE = 5 * MIB  # ECR refuses upload parts under 5 MiB (all but the last)
 DEFAULT_MONOLITHIC_MAX: int | None = None  # every blob in its committing PUT (plain OCI registries)
 ECR_MONOLITHIC_MAX = 4 * MIB  # ECR: small blobs in one PUT, the rest PATCHed (as docker push does)
+# An image is a platform manifest, an index of them, or at most an index of indexes of them: nothing
+# published nests deeper, and the bound (with media.MAX_INDEX_CHILDREN and each distinct manifest
+# fetched once) caps the manifest requests one image can cause.
+MAX_INDEX_DEPTH = 2
+MAX_IMAGE_MANIFESTS = 256  # distinct manifests in one image, the root included
+MAX_IMAGE_BLOBS = 4096  # distinct configs and layers in one image (EKS-D images have about a dozen)
 
 
 class ImageCopyResult(BaseModel):
@@ -172,18 +178,25 @@ class _LargestFirstPool:
 
 
 class SourceRegistries:
-    """Upstream registries: allow-list checked on the upstream reference, then mapped to a base URL."""
+    """Upstream registries: allow-list checked on the upstream reference, then mapped to a base URL.
+
+    Each client gets the one request policy (the endpoint mapping and the allow-listed auth hosts): its
+    redirects and token realms are checked against it. ``client_factory(base_url, host, policy)``.
+    """
 
     def __init__(
         self,
         policy: UpstreamPolicy | None = None,
         endpoints: EndpointMap | None = None,
         *,
-        client_factory: Callable[[str, str], RegistryClient] | None = None,
+        client_factory: Callable[[str, str, RequestPolicy], RegistryClient] | None = None,
     ) -> None:
         self.policy = policy or UpstreamPolicy()
         self.endpoints = endpoints or EndpointMap()
-        self._factory = client_factory or (lambda base, host: RegistryClient(base, display_host=host))
+        self.requests = RequestPolicy(self.endpoints, frozenset(h.lower() for h in self.policy.registry_auth_hosts))
+        self._factory = client_factory or (
+            lambda base, host, requests: RegistryClient(base, display_host=host, policy=requests)
+        )
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
@@ -200,7 +213,7 @@ class SourceRegistries:
         host = reference.host.lower()
         with self._lock:
             if host not in self._clients:
-                self._clients[host] = self._factory(self.endpoints.base_url(host), host)
+                self._clients[host] = self._factory(self.endpoints.base_url(host), host, self.requests)
             return self._clients[host]
 
     def close(self) -> None:
@@ -321,6 +334,8 @@ class ImageCopier:
         reference = job.source_reference
         if not reference.tag:
             raise RegistryError(f"{job.source}: an image job needs a tag")
+        if job.known_digest is not None and not is_digest(job.known_digest):
+            raise RegistryError(f"{job.source}: imageDigest {job.known_digest[:100]!r} is not a sha256 digest")
         source = self.sources.client(reference)
         return self._copy(
             source,
@@ -340,6 +355,8 @@ class ImageCopier:
 
         No layer bytes move; a registry that refuses a mount is an error unless ``allow_byte_copy``.
         """
+        if not is_digest(digest):
+            raise RegistryError(f"{self.target.host}/{source_repository}: {digest[:100]!r} is not a sha256 digest")
         return self._copy(
             self.target,
             source_repository,
@@ -421,7 +438,10 @@ class ImageCopier:
         for manifest in manifests:
             if not manifest.is_index:
                 for blob in manifest.blobs(f"{image}@{manifest.digest}"):
-                    blobs.setdefault(blob.digest, blob)
+                    if blobs.setdefault(blob.digest, blob).size != blob.size:
+                        raise RegistryError(f"{image}: blob {blob.digest} is listed with two different sizes")
+                if len(blobs) > MAX_IMAGE_BLOBS:
+                    raise RegistryError(f"{image}: more than the limit of {MAX_IMAGE_BLOBS} distinct blobs")
         self._ensure_repository(target_repository)
 
         tally = _ImageTally()
@@ -464,15 +484,25 @@ class ImageCopier:
         return existing is not None and existing.digest == digest
 
     def _manifest_tree(self, source: RegistryClient, repository: str, root: Manifest, image: str) -> list[Manifest]:
-        """Every manifest under ``root`` (children before parents, root last), each checked against its digest."""
+        """Every distinct manifest under ``root`` (children before parents, root last), each checked against
+        its digest and fetched once, within MAX_INDEX_DEPTH levels of index and MAX_IMAGE_MANIFESTS in all."""
         ordered: list[Manifest] = []
+        seen: set[str] = {root.digest}
 
         def walk(manifest: Manifest, depth: int) -> None:
             if manifest.is_index:
-                if depth > 2:
-                    raise RegistryError(f"{image}: indexes nested too deep")
-                for child in manifest.children(f"{image}@{manifest.digest}"):
-                    walk(source.get_manifest(repository, child.digest), depth + 1)
+                where = f"{image}@{manifest.digest}"
+                if depth >= MAX_INDEX_DEPTH:
+                    raise RegistryError(f"{where}: indexes nested deeper than the limit of {MAX_INDEX_DEPTH}")
+                for child in manifest.children(where):
+                    if child.digest in seen:
+                        continue  # listed twice, or under two indexes: one fetch, one push
+                    if len(seen) >= MAX_IMAGE_MANIFESTS:
+                        raise RegistryError(f"{image}: more than the limit of {MAX_IMAGE_MANIFESTS} manifests")
+                    if child.media_type in INDEX_TYPES and depth + 1 >= MAX_INDEX_DEPTH:
+                        raise RegistryError(f"{where}: indexes nested deeper than the limit of {MAX_INDEX_DEPTH}")
+                    seen.add(child.digest)
+                    walk(source.get_manifest(repository, child.digest, size=child.size), depth + 1)
             ordered.append(manifest)
 
         walk(root, 0)
@@ -518,7 +548,7 @@ class ImageCopier:
     def _place_blob(self, move: _BlobMove) -> BlobOutcome:
         blob, repository = move.blob, move.repository
         # ECR does not say on a mount whether the blob was already there: HEAD first, always.
-        if self.target.blob_exists(repository, blob.digest):
+        if self.target.blob_exists(repository, blob.digest, blob.size):
             self._remember(blob.digest, repository)
             return BlobOutcome.SKIPPED
         with self._lock:
@@ -562,7 +592,9 @@ class ImageCopier:
 
     def _send_blob(self, move: _BlobMove, location: str) -> None:
         blob, repository = move.blob, move.repository
-        with move.source.open_blob(move.source_repository, blob.digest, chunk_size=READ_CHUNK) as chunks:
+        with move.source.open_blob(
+            move.source_repository, blob.digest, chunk_size=READ_CHUNK, size=blob.size
+        ) as chunks:
             reader = _VerifyingReader(chunks, blob, move.image, self.on_bytes)
             if self.monolithic_max is None or blob.size <= self.monolithic_max:
                 # Streamed as the committing PUT's body; the reader cuts it short on wrong bytes.

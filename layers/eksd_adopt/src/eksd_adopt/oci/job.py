@@ -54,8 +54,8 @@ def build_copier(
     sources = SourceRegistries(
         policy or UpstreamPolicy.load(settings.policy_path),
         settings.endpoint_map,
-        client_factory=lambda base, host: RegistryClient(
-            base, display_host=host, http=default_http_client(connections)
+        client_factory=lambda base, host, requests: RegistryClient(
+            base, display_host=host, http=default_http_client(connections), policy=requests
         ),
     )
     return ImageCopier(
