@@ -1,4 +1,5 @@
-"""A fault-injecting HTTP proxy for registries: 429 with Retry-After, 5xx, resets mid-body, wrong bytes.
+"""A fault-injecting HTTP proxy for registries: 429 with Retry-After, 5xx, resets mid-body, wrong bytes,
+and a hostile registry's answers.
 
 It forwards every request to an upstream registry (streaming both ways) and, when a rule matches
 the method and path, injects its fault for the rule's next ``times`` matching requests. It can also
@@ -6,14 +7,22 @@ stand in front of a registry as ECR Public does, demanding an anonymous bearer t
 (``WWW-Authenticate: Bearer realm=...``) that it hands out at ``/token``, and answer blob GETs with a
 307 to another host, as ECR and ECR Public send layers to S3 or a CDN. Every request is recorded
 (with whether it carried credentials), so tests can assert what the client did.
+
+The hostile faults answer instead of upstream: a redirect to any URL, any WWW-Authenticate
+challenge, any canned response (crafted manifests and digests, a HEAD claiming a blob), an endless
+or huge body, and upstream's own answer trickled a byte at a time. :class:`ConnectionSentinel` is a
+listener that must never be reached: it counts the connections it accepts.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import socket
 import threading
+import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler
@@ -32,6 +41,15 @@ class Fault(StrEnum):
     SERVER_ERROR = "500"
     RESET_MID_BODY = "reset"
     WRONG_BYTES = "corrupt"
+    REDIRECT = "redirect"  # `status` (307) to `location`
+    CHALLENGE = "challenge"  # 401 with `challenge` as WWW-Authenticate
+    SERVE = "serve"  # `status` with `headers` and `body` (a HEAD gets the headers only)
+    ENDLESS = "endless"  # `status` with `headers`, then `body` and filler until `limit` bytes or the client leaves
+    TRICKLE = "trickle"  # upstream's answer, its body one byte every `interval` seconds
+
+
+# Answered by the proxy itself, before any token check; the others act on upstream's answer.
+CANNED = frozenset({Fault.REDIRECT, Fault.CHALLENGE, Fault.SERVE, Fault.ENDLESS})
 
 
 @dataclass
@@ -44,6 +62,13 @@ class FaultRule:
     times: int = 1
     retry_after: int | None = None
     hits: int = 0
+    status: int | None = None
+    location: str = ""
+    challenge: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    limit: int = 64 * 1024 * 1024  # ENDLESS: stop here whatever happens, so a test always ends
+    interval: float = 0.05  # TRICKLE: seconds between bytes
 
     def matches(self, method: str, path: str) -> bool:
         return self.hits < self.times and method == self.method and re.search(self.path, path) is not None
@@ -68,9 +93,18 @@ class _State:
 class FaultProxy:
     """``with FaultProxy(upstream_url) as proxy: proxy.url``; add rules with :meth:`inject`."""
 
-    def __init__(self, upstream_url: str, *, require_token: bool = False, redirect_blobs_to: str | None = None) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        require_token: bool = False,
+        redirect_blobs_to: str | None = None,
+        token_realm: str | None = None,
+    ) -> None:
+        """``token_realm``: where the challenge sends clients for a token (default: this proxy's ``/token``)."""
         self.upstream_url = upstream_url.rstrip("/")
         self.require_token = require_token
+        self.token_realm = token_realm
         self.redirect_blobs_to = redirect_blobs_to.rstrip("/") if redirect_blobs_to else None
         self.token = secrets.token_hex(8)
         self.state = _State()
@@ -84,9 +118,18 @@ class FaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def inject(
-        self, fault: Fault, path: str, *, method: str = "GET", times: int = 1, retry_after: int | None = None
+        self,
+        fault: Fault,
+        path: str,
+        *,
+        method: str = "GET",
+        times: int = 1,
+        retry_after: int | None = None,
+        **answer: Any,
     ) -> FaultRule:
-        rule = FaultRule(fault, path, method, times, retry_after)
+        """Add a rule; ``answer`` sets the hostile faults' fields (status, location, challenge, headers, body,
+        limit, interval)."""
+        rule = FaultRule(fault, path, method, times, retry_after, **answer)
         with self.state.lock:
             self.state.rules.append(rule)
         return rule
@@ -122,10 +165,10 @@ class FaultProxy:
     ) -> None:
         self.stop()
 
-    def _take_rule(self, method: str, path: str) -> FaultRule | None:
+    def _take_rule(self, method: str, path: str, kinds: frozenset[Fault] | None = None) -> FaultRule | None:
         with self.state.lock:
             for rule in self.state.rules:
-                if rule.matches(method, path):
+                if rule.matches(method, path) and (kinds is None or rule.fault in kinds):
                     rule.hits += 1
                     return rule
         return None
@@ -160,12 +203,17 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._send_simple(200, {"Content-Type": "application/json"}, f'{{"token": "{proxy.token}"}}'.encode())
                 proxy._record(method, path, 200, None)
                 return
+            canned = proxy._take_rule(method, path, CANNED)
+            if canned:
+                proxy._record(method, path, self._answer(canned), canned.fault, authorized)
+                return
             if (
                 proxy.require_token
                 and path.startswith("/v2/")
                 and self.headers.get("Authorization") != f"Bearer {proxy.token}"
             ):
-                challenge = f'Bearer realm="{proxy.url}/token",service="local-proxy",scope="aws"'
+                realm = proxy.token_realm or f"{proxy.url}/token"
+                challenge = f'Bearer realm="{realm}",service="local-proxy",scope="aws"'
                 self._send_simple(401, {"WWW-Authenticate": challenge})
                 proxy._record(method, path, 401, None, authorized)
                 return
@@ -173,12 +221,15 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._send_simple(307, {"Location": proxy.redirect_blobs_to + path})
                 proxy._record(method, path, 307, None, authorized)
                 return
-            rule = proxy._take_rule(method, path)
+            rule = proxy._take_rule(method, path, frozenset(Fault) - CANNED)
             if rule and rule.fault in (Fault.TOO_MANY_REQUESTS, Fault.SERVER_ERROR):
                 headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
                 self._send_simple(int(rule.fault.value), headers)
                 proxy._record(method, path, int(rule.fault.value), rule.fault, authorized)
                 return
+            self._forward(method, path, body, rule, authorized)
+
+        def _forward(self, method: str, path: str, body: bytes, rule: FaultRule | None, authorized: bool) -> None:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS | {"authorization"}}
             upstream = proxy._client.build_request(method, proxy.upstream_url + path, headers=headers, content=body)
             response = proxy._client.send(upstream, stream=True)
@@ -212,11 +263,118 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                         return
                     if rule and rule.fault is Fault.WRONG_BYTES and sent == 0 and chunk:
                         chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]  # same length, other bytes
-                    self.wfile.write(chunk)
+                    if rule and rule.fault is Fault.TRICKLE:
+                        if not self._trickle(chunk, rule.interval):
+                            return
+                    else:
+                        self.wfile.write(chunk)
                     sent += len(chunk)
             finally:
                 response.close()
 
+        def _trickle(self, data: bytes, interval: float) -> bool:
+            """One byte at a time; False when the client has gone."""
+            for index in range(len(data)):
+                try:
+                    self.wfile.write(data[index : index + 1])
+                    self.wfile.flush()
+                except OSError:
+                    self.close_connection = True
+                    return False
+                time.sleep(interval)
+            return True
+
+        def _answer(self, rule: FaultRule) -> int:
+            """A hostile fault's own answer; returns the status sent."""
+            if rule.fault is Fault.REDIRECT:
+                status = rule.status or 307
+                self._send_simple(status, {"Location": rule.location})
+            elif rule.fault is Fault.CHALLENGE:
+                status = 401
+                self._send_simple(status, {"WWW-Authenticate": rule.challenge})
+            elif rule.fault is Fault.SERVE:
+                status = rule.status or 200
+                self.send_response(status)
+                for name, value in rule.headers.items():
+                    self.send_header(name, value)
+                if not any(name.lower() == "content-length" for name in rule.headers):
+                    self.send_header("Content-Length", str(len(rule.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(rule.body)
+            else:
+                status = rule.status or 200
+                self._endless(status, rule)
+            return status
+
+        def _endless(self, status: int, rule: FaultRule) -> None:
+            # Chunked unless the rule declares a length; either way, bytes until the client leaves.
+            chunked = not any(name.lower() == "content-length" for name in rule.headers)
+            self.send_response(status)
+            for name, value in rule.headers.items():
+                self.send_header(name, value)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.close_connection = True
+            filler = b" " * (64 * 1024)
+            sent = 0
+            try:
+                for piece in itertools.chain([rule.body], itertools.repeat(filler)):
+                    if sent >= rule.limit:
+                        break
+                    if piece:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                        sent += len(piece)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass  # the client stopped reading: what the test wants
+
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
     return Handler
+
+
+class ConnectionSentinel:
+    """A listener that must never be reached: it accepts, counts and closes every connection.
+
+    Bind it to an address the policy refuses (127.0.0.2, which Linux routes to loopback, or
+    127.0.0.1 for a name such as ``localhost``) and assert :attr:`connections` stays 0.
+    """
+
+    def __init__(self, host: str = "127.0.0.2") -> None:
+        self.host = host
+        self._socket = socket.create_server((host, 0))
+        self.port = self._socket.getsockname()[1]
+        self._count = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._accept, name="connection-sentinel", daemon=True)
+
+    def url(self, scheme: str = "http", host: str | None = None) -> str:
+        return f"{scheme}://{host or self.host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._count
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return  # closed by stop()
+            with self._lock:
+                self._count += 1
+            connection.close()
+
+    def __enter__(self) -> ConnectionSentinel:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self._socket.close()
+        self._thread.join(timeout=5)
