@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
@@ -100,10 +101,6 @@ class Origin(NamedTuple):
         scheme = parts.scheme.lower()
         return cls(scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0))
 
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
 
 def is_public_address(address: str) -> bool:
     """True for a globally routable unicast address; loopback, private, link-local, shared, multicast and
@@ -159,7 +156,7 @@ class RegistryRoutes:
     home: Origin  # the registry's own origin (its base URL): the only one credentials are sent to
     host: str  # the upstream host name the registry stands for (public.ecr.aws when mapped to loopback)
 
-    @property
+    @cached_property
     def configured_origins(self) -> frozenset[Origin]:
         """Origins an operator configured (this registry and every mapping target): any scheme and address."""
         return frozenset({self.home} | {Origin.of(url) for url in self.policy.endpoints.overrides.values()})

@@ -44,6 +44,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.util import connection as urllib3_connection
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from eksd_adopt.deadline import TransferDeadline, TransferTooSlowError, Watch, watch
 from eksd_adopt.endpoints import Destination, DestinationRefusedError, RequestPolicy, is_public_address
@@ -113,8 +114,9 @@ class Response:
 
 
 class AddressGuard:
-    """Which addresses a connection may go to: a configured origin's (host, port) any, every other host
-    only the public addresses its name resolves to, all of them (a name with one private address is refused)."""
+    """Where connections may go: a configured origin's (host, port) to whatever its name resolves to;
+    any other host only when every address its name resolves to is public (one private address and
+    the name is refused, whatever else it resolves to)."""
 
     def __init__(self) -> None:
         self._trusted: frozenset[tuple[str, int]] = frozenset()
@@ -126,9 +128,9 @@ class AddressGuard:
 
     def addresses(self, host: str, port: int) -> list[tuple[Any, ...]]:
         """getaddrinfo's answers to connect to, or DestinationRefusedError."""
-        if (host.lower(), port) in self._trusted:
-            return socket.getaddrinfo(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
         answers = socket.getaddrinfo(host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM)
+        if (host.lower(), port) in self._trusted:
+            return answers
         refused = sorted({str(answer[4][0]) for answer in answers if not is_public_address(str(answer[4][0]))})
         if refused or not answers:
             raise DestinationRefusedError(
@@ -160,7 +162,8 @@ class _GuardedConnectionMixin:
             sock = socket.socket(family, kind, proto)
             try:
                 urllib3_connection._set_socket_options(sock, self.socket_options)  # type: ignore[attr-defined]
-                sock.settimeout(self.timeout)  # type: ignore[attr-defined]
+                if self.timeout is not _DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                    sock.settimeout(self.timeout)  # type: ignore[attr-defined]
                 if self.source_address:  # type: ignore[attr-defined]
                     sock.bind(self.source_address)  # type: ignore[attr-defined]
                 sock.connect(address)  # the checked address itself: no second lookup
