@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 
 import pytest
 
@@ -465,3 +468,37 @@ def test_a_manifest_fits_its_deadline_at_a_healthy_pace(
     digest = publish_image(upstream.url, name, "v1", layer_sizes=[3000, 2 * MIB])
     with copier_for(upstream.url, target.url, deadline=QUICK) as copier:
         assert copier.copy(job_for(name, digest)).digest == digest
+
+
+@pytest.fixture
+def header_trickler() -> Iterator[str]:
+    """A server that sends its status line and one endless header a byte every 50 ms."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with suppress(OSError):
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 60_000:
+                    connection.send(bytes([byte]))
+                    time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.mark.reliability(
+    area="images",
+    fault="response status line and headers trickled one byte every 50 ms",
+    expected="cut at the request's deadline like a body; RegistryUnavailableError naming it",
+)
+def test_trickled_response_headers_end_at_the_deadline(header_trickler: str) -> None:
+    client = RegistryClient(header_trickler, retry=RetryPolicy(attempts=1), deadline=QUICK)
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailableError, match="not done within 1 s"):
+        client.head_manifest("eks-distro/x", "v1")
+    assert time.monotonic() - started < 10  # the headers alone would take 50 minutes
+    client.close()
