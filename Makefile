@@ -29,7 +29,7 @@ system:
 
 # The Lambda layer: the domain package and its runtime dependencies, built for arm64 without Docker.
 layer: $(LAYER_DIR)/.built
-$(LAYER_DIR)/.built: $(VENV)/.installed layers/eksd_adopt/pyproject.toml $(shell find layers/eksd_adopt/src -name '*.py')
+$(LAYER_DIR)/.built: $(VENV)/.installed layers/eksd_adopt/pyproject.toml infra/layer_build.py $(shell find layers/eksd_adopt/src -name '*.py')
 	$(PY) -m infra.layer_build $(LAYER_DIR)
 	touch $@
 

@@ -21,5 +21,5 @@ class DomainLayer(Construct):
             code=lambda_.Code.from_asset(str(layer_dir)),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="eksd-adopt domain package with pydantic, PyYAML, httpx, tenacity, Powertools",
+            description="eksd-adopt domain package with pydantic, PyYAML, httpx, tenacity, Powertools (with aws-xray-sdk)",
         )
