@@ -24,6 +24,27 @@ class DeploymentSettings(BaseModel):
     tracked_channels: tuple[str, ...] = ()
     track_from_minor: str | None = Field(default="1-30", pattern=r"^\d+-\d+$")
     reconcile_minutes: int = Field(default=15, ge=1, le=1440)
+    # Approvers outside this account: the endpoint's resource policy admits these accounts or principals
+    # (their own identity policies must also allow the endpoint; README, "Deploying").
+    approver_accounts: tuple[str, ...] = ()
+    approver_principals: tuple[str, ...] = ()
+
+    @field_validator("approver_accounts")
+    @classmethod
+    def _approver_account_ids(cls, accounts: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in accounts if not re.fullmatch(r"[0-9]{12}", a, re.ASCII)]
+        if bad:
+            raise ValueError(f"approverAccounts must be 12-digit AWS account ids, not {', '.join(map(repr, bad))}")
+        return accounts
+
+    @field_validator("approver_principals")
+    @classmethod
+    def _approver_principal_arns(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
+        pattern = r"arn:aws:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}"
+        bad = [a for a in arns if not re.fullmatch(pattern, a, re.ASCII)]
+        if bad:
+            raise ValueError(f"approverPrincipals must be IAM role or user ARNs, not {', '.join(map(repr, bad))}")
+        return arns
 
     @field_validator("subscriber_accounts")
     @classmethod

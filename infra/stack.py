@@ -9,6 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.image_mirror import ImageMirror
 from infra.constructs.intake import Intake
@@ -35,6 +36,7 @@ class EksdAdoptStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        self._require_supported_region()
         layer = DomainLayer(self, "DomainLayer", layer_dir=layer_dir)
         self.functions = FunctionFactory(self, layer.layer, log_retention=_retention(settings.log_retention_days))
         self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
@@ -52,6 +54,8 @@ class EksdAdoptStack(cdk.Stack):
             "Approvals",
             functions=self.functions,
             stage_rules=stage_rules_from_context(self.node, settings.stages),
+            approver_accounts=settings.approver_accounts,
+            approver_principals=settings.approver_principals,
         )
         self.workflow = AdoptionWorkflow(
             self,
@@ -81,6 +85,9 @@ class EksdAdoptStack(cdk.Stack):
             reconcile_every=cdk.Duration.minutes(settings.reconcile_minutes),
             events_topic=self.release_events.topic,
         )
+        # StartExecution on the encrypted state machine encrypts the input with the caller's rights.
+        for starter in (self.intake.intake_function, self.intake.reconcile_function):
+            self.workflow.grant_key_use(starter)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -97,6 +104,31 @@ class EksdAdoptStack(cdk.Stack):
                 "ApprovalsApi": self.approvals.decision_function,
             },
             other_alarms=list(self.intake.alarms.values()),
+        )
+
+    def _require_supported_region(self) -> None:
+        """Refuse a region without every resource type of the stack (function URLs above all).
+
+        A known region is checked at synth; an environment-agnostic template carries the same list as a
+        CloudFormation rule, so the deploy fails before anything is created rather than half-way.
+        """
+        message = (
+            "eksd-adopt deploys only to the regions where every resource it uses exists (Lambda function "
+            f"URLs for the approvers' endpoint among them): {', '.join(DEPLOY_REGIONS)}"
+        )
+        if not cdk.Token.is_unresolved(self.region):
+            if self.region not in DEPLOY_REGIONS:
+                raise ValueError(f"region {self.region}: {message}")
+            return
+        cdk.CfnRule(
+            self,
+            "SupportedRegion",
+            assertions=[
+                cdk.CfnRuleAssertion(
+                    assert_=cdk.Fn.condition_contains(list(DEPLOY_REGIONS), cdk.Aws.REGION),
+                    assert_description=message,
+                )
+            ],
         )
 
     def _grant_promotion(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -16,7 +16,29 @@ from constructs import Construct
 
 from infra.function_factory import FunctionFactory
 
-APPROVALS_TABLE_NAME = "eksd-adopt-approvals"
+
+def url_invoke_statements(function_arn: str) -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
+    """What a caller's identity policy needs to call an AWS_IAM function URL.
+
+    Since October 2025 a function URL needs both lambda:InvokeFunctionUrl and lambda:InvokeFunction,
+    the latter conditioned on lambda:InvokedViaFunctionUrl (a Bool key), so the second grants no direct
+    Invoke: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html ("Control access to Lambda
+    function URLs"). CDK's Function.grant_invoke_url emits the same pair for resource policies.
+    """
+    return (
+        iam.PolicyStatement(
+            sid="InvokeTheApprovalsUrl",
+            actions=["lambda:InvokeFunctionUrl"],
+            resources=[function_arn],
+            conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+        ),
+        iam.PolicyStatement(
+            sid="InvokeTheApprovalsFunctionThroughItsUrlOnly",
+            actions=["lambda:InvokeFunction"],
+            resources=[function_arn],
+            conditions={"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+        ),
+    )
 
 
 def stage_rules_from_context(node: Any, stages: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -45,6 +67,8 @@ class ApprovalGates(Construct):
         *,
         functions: FunctionFactory,
         stage_rules: Mapping[str, Mapping[str, Any]],
+        approver_accounts: Sequence[str] = (),
+        approver_principals: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -74,21 +98,23 @@ class ApprovalGates(Construct):
             self,
             "ApproversPolicy",
             description="Attach to approver roles: call the eksd-adopt approvals endpoint",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunctionUrl"],
-                    resources=[self.decision_function.function_arn],
-                    conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
-                )
-            ],
+            statements=list(url_invoke_statements(self.decision_function.function_arn)),
         )
+        # Approvers in other accounts: the function's resource policy must admit them as well (their own
+        # account's identity policy still needs the same two actions), with the same two statements.
+        for principal in [
+            *(iam.AccountPrincipal(account) for account in approver_accounts),
+            *(iam.ArnPrincipal(arn) for arn in approver_principals),
+        ]:
+            self.decision_function.grant_invoke_url(principal)
         cdk.CfnOutput(self, "ApprovalsUrl", value=self.url.url, description="EKSD_ADOPT_APPROVALS_URL for the CLI")
 
     def _build_table(self) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             "Table",
-            table_name=APPROVALS_TABLE_NAME,
+            # No fixed name: CloudFormation names it, so a table retained by a rollback or a stack
+            # delete never blocks the next deploy (README, "Deploying", says what survives a delete).
             partition_key=dynamodb.Attribute(name="release_id", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="stage", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,

@@ -33,3 +33,27 @@ class OperatorsTopic(Construct):
         self.topic = sns.Topic(
             self, "Topic", display_name="eksd-adopt operators", master_key=self.key, enforce_ssl=True
         )
+        # enforce_ssl gives the topic a resource policy (a Deny of plain HTTP), and then only what the
+        # policy allows may publish: CloudWatch alarms of this account must be allowed by name.
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+        # (the SNS topic policy for alarm actions, with the aws:SourceArn / aws:SourceAccount conditions).
+        stack = cdk.Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccountMayPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )

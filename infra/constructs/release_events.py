@@ -65,6 +65,10 @@ class ReleaseEvents(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
+        # The topic lives as long as its key: deleting it would silently drop every subscription other
+        # accounts made to it. Its name is fixed (subscribers know the ARN), so a retained topic is
+        # imported into a new stack with `cdk import` (README, "Deploying").
+        self.topic.apply_removal_policy(removal_policy)
         self._admit_subscribers(tuple(subscriber_accounts), subscriber_org_id)
         cdk.CfnOutput(
             self, "TopicArn", value=self.topic.topic_arn, description="EKSD_ADOPT_EVENTS_TOPIC_ARN for subscribers"

@@ -24,6 +24,48 @@ from infra.function_factory import FunctionFactory
 
 STATE_MACHINE_NAME = "eksd-adopt-release"
 ASL_FILE = WORKFLOWS_DIR / "adopt_release.asl.json"
+# What an execution may spend before its first gate: validate, the whole mirror Map (every job a
+# Lambda of up to 15 minutes, MirrorConcurrency at a time, with retries), verify and the smoke tests.
+PREPARE_BUDGET = cdk.Duration.hours(12)
+# Per stage after its gate: promotion (mounts and server-side copies) and recording the outcome.
+PROMOTE_BUDGET = cdk.Duration.hours(1)
+# Step Functions keeps a standard execution for at most a year.
+MAX_EXECUTION = cdk.Duration.days(365)
+
+
+def _definition(timeout: cdk.Duration) -> str:
+    """The ASL file with the execution's TimeoutSeconds added at the top level.
+
+    CDK's StateMachine(timeout=...) only reaches definitions it builds from constructs; a definition
+    read from a file keeps no timeout unless the file has one, so it is set here. The local runtime
+    runs the file as it is.
+    """
+    definition = json.loads(ASL_FILE.read_text())
+    if "TimeoutSeconds" in definition:
+        raise ValueError(f"{ASL_FILE.name} sets TimeoutSeconds itself; the workflow construct derives it")
+    definition["TimeoutSeconds"] = int(timeout.to_seconds())
+    return json.dumps(definition, indent=1)
+
+
+def execution_timeout(stages: int, approval_timeout: cdk.Duration, team_test_timeout: cdk.Duration) -> cdk.Duration:
+    """The longest an adoption can legitimately run: the preparation, the team test, then every stage's gate
+    (stages are approved one after another) and promotion. A fixed timeout shorter than that would time out
+    executions whose gates are still open; a much longer one keeps stuck executions around for nothing.
+    """
+    if stages < 1:
+        raise ValueError("the workflow needs at least one stage")
+    seconds = (
+        PREPARE_BUDGET.to_seconds()
+        + team_test_timeout.to_seconds()
+        + stages * (approval_timeout.to_seconds() + PROMOTE_BUDGET.to_seconds())
+    )
+    if seconds > MAX_EXECUTION.to_seconds():
+        raise ValueError(
+            f"{stages} stages with {approval_timeout.to_human_string()} gates need {int(seconds)} s, more than "
+            "a Step Functions execution may last (one year): shorten the approval timeout or the stages"
+        )
+    return cdk.Duration.seconds(seconds)
+
 
 # The step functions this construct creates: ASL substitution -> (construct id, functions/<dir>, description).
 STEPS: dict[str, tuple[str, str, str]] = {
@@ -87,7 +129,9 @@ class AdoptionWorkflow(Construct):
         self.approvals_scope = approvals
         self._grant_steps(ledger_table, bucket, events_topic, approvals)
         self._grant_decisions(approvals, ledger_table, bucket, events_topic)
+        self.key = self._build_key()
         self.log_group = self._build_log_group(log_retention)
+        self.timeout = execution_timeout(len(stages), approval_timeout, team_test_timeout)
         invoked: dict[str, lambda_.IFunction] = {
             **self.steps,
             "MirrorImageFunctionArn": mirror_image,
@@ -97,7 +141,7 @@ class AdoptionWorkflow(Construct):
             self,
             "StateMachine",
             state_machine_name=STATE_MACHINE_NAME,
-            definition_body=sfn.DefinitionBody.from_file(str(ASL_FILE)),
+            definition_body=sfn.DefinitionBody.from_string(_definition(self.timeout)),
             definition_substitutions={
                 **{key: fn.function_arn for key, fn in invoked.items()},
                 "Stages": ",".join(stages),
@@ -106,25 +150,174 @@ class AdoptionWorkflow(Construct):
                 "TeamTestTimeoutSeconds": str(int(team_test_timeout.to_seconds())),
                 "MirrorConcurrency": str(mirror_concurrency),
             },
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            timeout=cdk.Duration.days(30),
         )
+        self._log_state_machine()
+        self._encrypt_state_machine()
         for fn in invoked.values():
             self.state_machine.role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
             )
         self._grant_team_test(team_test_arn)
-        # Resuming a gate: the decision handler only. SendTask* accept no resource in IAM (the token is the
-        # capability and names its execution), so the statement cannot carry this state machine's ARN.
-        approvals.decision_function.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"])
-        )
+        self._grant_task_response(approvals.decision_function)
         self._acknowledge()
 
-    def _build_log_group(self, retention: logs.RetentionDays) -> logs.LogGroup:
+    @property
+    def state_machine_arn_literal(self) -> str:
+        """The state machine's ARN built from its fixed name (usable in its own role's conditions)."""
+        return cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=STATE_MACHINE_NAME,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def grant_key_use(self, grantee: iam.IGrantable) -> None:
+        """What a caller of this state machine's APIs needs on its key (StartExecution, SendTask*...).
+
+        With a customer managed key, Step Functions encrypts an execution's input and a task's output
+        with the caller's own credentials; without these the calls fail with KmsAccessDeniedException.
+        https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html
+        """
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": self.state_machine_arn_literal}
+                },
+            )
+        )
+
+    def _grant_task_response(self, decision: lambda_.IFunction) -> None:
+        """Resuming a gate: the decision handler only, and only success or failure (it sends no heartbeat).
+
+        The Service Authorization Reference lists no resource type for states:SendTaskSuccess,
+        SendTaskFailure or SendTaskHeartbeat ("Actions, resources, and condition keys for AWS Step
+        Functions": https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html),
+        so by its rule the statement must name "*". CDK's grantTaskResponse names the state machine's ARN,
+        which IAM's documented evaluation would not match for these actions. The token is the capability:
+        the decision handler is the only principal holding these actions, and it is the only reader of
+        the approvals table's tokens besides the gate-opening step.
+        """
+        decision.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"])
+        )
+        self.grant_key_use(decision)
+
+    def _log_state_machine(self) -> None:
+        """Every state's events, without their input and output: those carry the gates' task tokens (and
+        whole job lists), and anyone able to read the log group could otherwise open a gate.
+
+        Set on the L1 resource with the role's statements written here: CDK's LogOptions grants
+        logs:DescribeLogGroups on "*", an action that takes a log-group resource.
+        """
+        cfn = self.state_machine.node.default_child
+        assert isinstance(cfn, sfn.CfnStateMachine)
+        cfn.logging_configuration = sfn.CfnStateMachine.LoggingConfigurationProperty(
+            level="ALL",
+            include_execution_data=False,
+            destinations=[
+                sfn.CfnStateMachine.LogDestinationProperty(
+                    cloud_watch_logs_log_group=sfn.CfnStateMachine.CloudWatchLogsLogGroupProperty(
+                        log_group_arn=self.log_group.log_group_arn
+                    )
+                )
+            ],
+        )
+        role = self.state_machine.role
+        # Vended log delivery: these actions take no resource (Service Authorization Reference, CloudWatch
+        # Logs: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html;
+        # the statement Step Functions documents: https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogDelivery",
+                    "logs:GetLogDelivery",
+                    "logs:UpdateLogDelivery",
+                    "logs:DeleteLogDelivery",
+                    "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy",
+                    "logs:DescribeResourcePolicies",
+                ],
+                resources=["*"],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["logs:DescribeLogGroups"],
+                resources=[
+                    cdk.Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.state_machine.node.add_dependency(self.log_group)
+
+    def _encrypt_state_machine(self) -> None:
+        """The definition and every execution's history (which holds the gates' task tokens) under our key.
+
+        Set on the L1 resource: CDK's CustomerManagedEncryptionConfiguration adds a key-policy statement
+        for the log delivery service without any condition; the statements here carry the account and
+        source conditions AWS documents.
+        """
         stack = cdk.Stack.of(self)
-        key = kms.Key(self, "LogKey", enable_key_rotation=True, description="eksd-adopt workflow execution logs")
+        cfn = self.state_machine.node.default_child
+        assert isinstance(cfn, sfn.CfnStateMachine)
+        cfn.encryption_configuration = sfn.CfnStateMachine.EncryptionConfigurationProperty(
+            type="CUSTOMER_MANAGED_KMS_KEY",
+            kms_key_id=self.key.key_arn,
+            kms_data_key_reuse_period_seconds=300,
+        )
+        # The state machine's role: its own definition and history (encryption context names it), and the
+        # data keys of the execution logs it delivers to CloudWatch Logs.
+        # https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html
+        self.grant_key_use(self.state_machine.role)
+        self.state_machine.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"],
+                resources=[self.key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:SourceArn": stack.format_arn(
+                            service="logs", resource="*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+                        )
+                    }
+                },
+            )
+        )
+
+    def _build_key(self) -> kms.Key:
+        """The workflow's key: the state machine's definition and execution history, and its execution logs."""
+        stack = cdk.Stack.of(self)
+        key = kms.Key(
+            self,
+            "LogKey",
+            enable_key_rotation=True,
+            description="eksd-adopt workflow: state machine definition, execution history and execution logs",
+        )
+        # Vended log delivery decrypts with the key to write into the encrypted group; admitted for this
+        # account's log sources only (the conditions AWS documents for vended logs to a KMS-encrypted
+        # destination: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-and-resource-policy.html).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+                actions=["kms:Decrypt"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="logs", resource="*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+                        )
+                    },
+                },
+            )
+        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
@@ -142,11 +335,18 @@ class AdoptionWorkflow(Construct):
                 },
             )
         )
+        return key
+
+    def _build_log_group(self, retention: logs.RetentionDays) -> logs.LogGroup:
+        # Under /aws/vendedlogs/ (Step Functions then needs no log resource policy, whose size is limited)
+        # and unique per stack creation (the stack id's UUID): the group outlives a stack delete or a
+        # rolled-back create, and a fixed name would make the next deploy fail on the retained group.
+        stack_uuid = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Aws.STACK_ID))
         return logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{STATE_MACHINE_NAME}",
-            encryption_key=key,
+            log_group_name=cdk.Fn.join("", [f"/aws/vendedlogs/states/{STATE_MACHINE_NAME}-", stack_uuid]),
+            encryption_key=self.key,
             retention=retention,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
@@ -257,7 +457,8 @@ _ALLOWED_ACTIONS = {
 }
 _REASON = (
     "Wildcards scoped to this service: bucket keys under the service prefix, ECR repositories under "
-    "<prefix>/<stage>/, SSM parameters under /eksd-adopt/, the ledger's indexes, function versions; CDK's "
+    "<prefix>/<stage>/, SSM parameters under /eksd-adopt/, the ledger's indexes, function versions, "
+    "log groups for DescribeLogGroups (a list call for log delivery); CDK's "
     "grant action groups; and '*' only for APIs with no resource-level permissions (ecr:GetAuthorizationToken, "
     "X-Ray, log delivery, states:SendTask*)."
 )
@@ -287,6 +488,7 @@ class _ScopedWildcards:
             re.compile(rf".*/{re.escape(prefix)}/(upstream/|staging/)?\*$"),
             re.compile(rf".*:repository/{re.escape(prefix)}/(staging|\*)/\*$"),
             re.compile(r".*:parameter/eksd-adopt/\*$"),
+            re.compile(r".*:log-group:\*$"),
             re.compile(r".*/index/\*$"),
             re.compile(r"^<[A-Za-z0-9]+\.Arn>:\*$"),
             re.compile(r"^\*$"),

@@ -20,19 +20,24 @@ import pytest
 from tests.infra.conftest import resources_of
 
 # Actions that accept no resource-level permission in IAM, so "*" is the narrowest resource possible.
+# Each is listed that way (an empty "Resource types" column) in the Service Authorization Reference,
+# https://docs.aws.amazon.com/service-authorization/latest/reference/ list_<service>.html; an action
+# the reference gives a resource type (logs:DescribeLogGroups takes log-group) must be scoped instead.
 RESOURCE_STAR_ACTIONS = {
-    # X-Ray tracing (Lambda active tracing, Step Functions tracing).
+    # X-Ray tracing (Lambda active tracing, Step Functions tracing): list_awsx-ray.html.
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
-    # ECR: the registry login token is account-wide; pushes and pulls are scoped to repositories.
+    # ECR: the registry login token is account-wide (list_amazonelasticcontainerregistry.html); pushes
+    # and pulls are scoped to repositories.
     "ecr:GetAuthorizationToken",
-    # Resuming a gate: the task token is the capability and names its execution.
+    # Resuming a gate (list_awsstepfunctions.html: no resource type for SendTask*); the token is the
+    # capability and names its execution. Only the decision handler holds them (test_deploy_readiness).
     "states:SendTaskSuccess",
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
-    # Step Functions logging to CloudWatch Logs (vended log delivery APIs take no resource).
+    # Step Functions logging to CloudWatch Logs: the vended log delivery APIs (list_amazoncloudwatchlogs.html).
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",
@@ -40,7 +45,6 @@ RESOURCE_STAR_ACTIONS = {
     "logs:ListLogDeliveries",
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
 }
 # PutMetricData takes no resource either, but must then be pinned to our namespace.
 CONDITIONED_STAR_ACTIONS = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}

@@ -38,11 +38,14 @@ def test_state_machine_is_named_and_built_from_the_asl_file(workflow_template: d
     assert props["DefinitionSubstitutions"]["Stages"] == "prod"
 
 
-def test_logging_all_to_an_encrypted_group_and_tracing_on(workflow_template: dict[str, Any]) -> None:
+def test_logging_all_events_without_execution_data_to_an_encrypted_group_and_tracing_on(
+    workflow_template: dict[str, Any],
+) -> None:
     props = _state_machine(workflow_template)
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ALL"
-    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    # Execution data holds the gates' task tokens: whoever reads the logs could open a gate.
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     group_ref = props["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][
         0
     ]
@@ -93,7 +96,7 @@ def test_decision_endpoint_requires_iam_auth(workflow_template: dict[str, Any]) 
 
 def test_approvals_table_and_topic_use_the_customer_key(workflow_template: dict[str, Any]) -> None:
     tables = resources_of(workflow_template, "AWS::DynamoDB::Table")
-    (table,) = [t for t in tables.values() if t["Properties"].get("TableName") == "eksd-adopt-approvals"]
+    (table,) = [t for name, t in tables.items() if name.startswith("ApprovalsTable")]
     assert table["Properties"]["SSESpecification"]["SSEType"] == "KMS"
     assert "KMSMasterKeyId" in table["Properties"]["SSESpecification"]
     keys = {k["AttributeName"]: k["KeyType"] for k in table["Properties"]["KeySchema"]}
