@@ -214,6 +214,9 @@ class AdoptionWorkflow(Construct):
         """
         cfn = self.state_machine.node.default_child
         assert isinstance(cfn, sfn.CfnStateMachine)
+        # cfn-lint's E1029 reads the definition's ${Name} placeholders as Fn::Sub variables outside a
+        # Sub; they are DefinitionSubstitutions, which CloudFormation replaces (tests/infra/test_cfn_lint.py).
+        cfn.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E1029"]}})
         cfn.logging_configuration = sfn.CfnStateMachine.LoggingConfigurationProperty(
             level="ALL",
             include_execution_data=False,
