@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.constants import FUNCTIONS_DIR, METRICS_NAMESPACE, SERVICE_NAME
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+HANDLER_METADATA = "eksd-adopt:handler"
 
 
 class FunctionFactory:
@@ -69,6 +70,11 @@ class FunctionFactory:
                 **(environment or {}),
             },
         )
+        # Which functions/<dir> this is, for the checks that map the template back to the handlers
+        # (tests/iam_coverage.py compares each handler's AWS calls with this function's role).
+        cfn_function = function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.add_metadata(HANDLER_METADATA, handler_dir)
         # Why these wildcards are the narrowest possible: log streams are created at run time under
         # the function's own group, and X-Ray's PutTraceSegments/PutTelemetryRecords accept no resource.
         cdk.Validations.of(role).acknowledge(

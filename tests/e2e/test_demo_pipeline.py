@@ -18,13 +18,21 @@ import yaml
 
 from eksd_adopt.local.demo import LocalStack, local_stack, run_adoption
 from tests.conftest import TESTDATA
+from tests.iam_coverage import CallRecorder, LocalTemplate, check_approver_calls, check_calls, synthesized_template
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def aws_calls() -> Iterator[CallRecorder]:
+    """Every AWS call the functions make during the adoption (checked against their roles below)."""
+    with CallRecorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, aws_calls: CallRecorder) -> Iterator[LocalStack]:
     template = (TESTDATA / "kubernetes-1-20-eks-1.yaml").read_text()
     with local_stack(template, tmp_path_factory.mktemp("demo"), archive_size=256, layer_sizes=(512, 1024)) as running:
         yield running
@@ -135,3 +143,17 @@ def test_subscriber_received_every_step_event(report) -> None:  # type: ignore[n
     ):
         assert report.events[event] >= 1, (event, report.events)
     assert "release.failed" not in report.events
+
+
+def test_every_aws_call_is_allowed_by_the_iam_policy_of_its_caller(stack: LocalStack, report, aws_calls) -> None:  # type: ignore[no-untyped-def]
+    template = LocalTemplate(synthesized_template(), stack.runtime)
+    callers = {call.function for call in aws_calls.calls}
+    # The recorder saw the whole path, not a part of it (an empty record would prove nothing).
+    for function in ("intake", "validate-release", "mirror-archive", "verify-release", "request-approval"):
+        assert f"eksd-adopt-{function}" in callers, sorted(callers)
+    assert {"eksd-adopt-approvals-api", "eksd-adopt-promote-release"} <= callers, sorted(callers)
+    misses = check_calls(aws_calls.calls, template)
+    assert not misses, "calls the stack's IAM policies would refuse:\n" + "\n".join(map(str, misses))
+    requests, approver_misses = check_approver_calls(stack.runtime.invocations, template)
+    assert requests >= 1  # the CLI's signed approval went through the function URL
+    assert not approver_misses, "\n".join(map(str, approver_misses))

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -69,6 +70,9 @@ APPROVALS_FUNCTION = "approvals_api"
 
 LambdaCallable = Callable[[dict[str, Any], Any], Any]
 _log = logging.getLogger(__name__)
+# The function whose handler is running (its Lambda name), unset outside handlers: lets a test attribute
+# each AWS call to the function that made it (tests/iam_coverage.py).
+current_function: ContextVar[str | None] = ContextVar("eksd_adopt_local_function", default=None)
 
 
 def function_arn(name: str) -> str:
@@ -366,9 +370,11 @@ class LocalAws:
         arn = function_name if function_name.startswith("arn:") else function_arn(function_name)
         self.invocations.append((arn.rsplit(":", 1)[-1], event))
         context = LambdaContext(function_name=arn.rsplit(":", 1)[-1], invoked_function_arn=arn)
+        token = current_function.set(context.function_name)
         try:
             return self._handler_for(arn)(event, context)
         finally:
+            current_function.reset(token)
             discard_unpublished_metrics()
 
     def _patch_lambda_invoke(self) -> None:
