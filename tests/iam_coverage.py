@@ -556,3 +556,15 @@ def synthesized_template() -> dict[str, Any]:
     outdir = Path(tempfile.mkdtemp(prefix="iam-coverage-cdk."))
     build_app(outdir=str(outdir)).synth()
     return dict(json.loads((outdir / "EksdAdopt.template.json").read_text()))
+
+
+def assert_calls_allowed(recorder: CallRecorder, runtime: local_aws.LocalAws, *, callers: Iterable[str] = ()) -> None:
+    """Fail, naming the function, the action and the resource, on any recorded call the stack would refuse."""
+    template = LocalTemplate(synthesized_template(), runtime)
+    seen = {call.function for call in recorder.calls}
+    missing = sorted(f"eksd-adopt-{c}" for c in callers if f"eksd-adopt-{c}" not in seen)
+    assert not missing, f"no AWS call recorded for {missing}: the recorder did not see the whole path"
+    misses = check_calls(recorder.calls, template)
+    _, approver_misses = check_approver_calls(runtime.invocations, template)
+    refused = [*misses, *approver_misses]
+    assert not refused, "calls the stack's IAM policies would refuse:\n" + "\n".join(map(str, refused))

@@ -17,6 +17,7 @@ from eksd_adopt.local.images import image_publisher
 from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
 from tests.conftest import TESTDATA
+from tests.iam_coverage import CallRecorder, assert_calls_allowed
 
 APPROVER_A = "arn:aws:iam::123456789012:role/ReleaseApprovers"
 APPROVER_B = "arn:aws:iam::123456789012:user/bob"
@@ -94,8 +95,11 @@ def aws(registries: tuple[Registry, Registry], cdn: LocalCdn) -> Iterator[LocalA
         target_registry_url=target.url,
         endpoints=(f"public.ecr.aws={upstream_registry.url}", f"distro.eks.amazonaws.com={cdn.base_url}"),
     )
-    with LocalAws(settings) as runtime:
+    with CallRecorder() as recorder, LocalAws(settings) as runtime:
         yield runtime
+        # After the package's adoptions (approved, rejected, expired, failed, rolled back): every AWS
+        # call a function made must be one its role in the synthesized stack allows.
+        assert_calls_allowed(recorder, runtime)
 
 
 def workflow_input(release: PublishedRelease) -> dict[str, Any]:
