@@ -70,6 +70,10 @@ class ReleaseEvents(Construct):
         # imported into a new stack with `cdk import` (README, "Deploying").
         self.topic.apply_removal_policy(removal_policy)
         self._admit_subscribers(tuple(subscriber_accounts), subscriber_org_id)
+        # Its policy stays with it: TLS only, and the subscriber accounts' right to subscribe.
+        policy = self.topic.node.try_find_child("Policy")
+        if isinstance(policy, sns.TopicPolicy):
+            policy.apply_removal_policy(removal_policy)
         cdk.CfnOutput(
             self, "TopicArn", value=self.topic.topic_arn, description="EKSD_ADOPT_EVENTS_TOPIC_ARN for subscribers"
         )

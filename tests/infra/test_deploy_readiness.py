@@ -274,8 +274,14 @@ def test_state_machine_timeout_is_derived_from_the_stages(template_json: dict[st
 
 
 def test_release_events_topic_is_retained_like_its_key(template_json: dict[str, Any]) -> None:
-    _, topic = _one(template_json, "AWS::SNS::Topic", "ReleaseEventsTopic")
+    name, topic = _one(template_json, "AWS::SNS::Topic", "ReleaseEventsTopic")
     key_name = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
     key = template_json["Resources"][key_name]
     assert topic.get("DeletionPolicy") == key.get("DeletionPolicy") == "Retain"
     assert topic.get("UpdateReplacePolicy") == key.get("UpdateReplacePolicy") == "Retain"
+    (policy,) = [
+        p
+        for p in resources_of(template_json, "AWS::SNS::TopicPolicy").values()
+        if p["Properties"]["Topics"] == [{"Ref": name}]
+    ]
+    assert policy.get("DeletionPolicy") == "Retain"  # TLS only and the subscribers' rights stay with the topic
