@@ -35,8 +35,9 @@ class OperatorsTopic(Construct):
         )
         # enforce_ssl gives the topic a resource policy (a Deny of plain HTTP), and then only what the
         # policy allows may publish: CloudWatch alarms of this account must be allowed by name.
-        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
-        # (the SNS topic policy for alarm actions, with the aws:SourceArn / aws:SourceAccount conditions).
+        # The topic policy for CloudWatch alarms, with aws:SourceArn / aws:SourceAccount against the confused
+        # deputy: https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html; the key's side
+        # (above): https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
         stack = cdk.Stack.of(self)
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(

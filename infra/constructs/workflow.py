@@ -196,9 +196,10 @@ class AdoptionWorkflow(Construct):
         SendTaskFailure or SendTaskHeartbeat ("Actions, resources, and condition keys for AWS Step
         Functions": https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html),
         so by its rule the statement must name "*". CDK's grantTaskResponse names the state machine's ARN,
-        which IAM's documented evaluation would not match for these actions. The token is the capability:
-        the decision handler is the only principal holding these actions, and it is the only reader of
-        the approvals table's tokens besides the gate-opening step.
+        and AccessDenied messages for these actions do name a state machine (NOAA-OWP/hydrovis#837;
+        aws/aws-cdk#8486 found a scoped grant working for Lambda callbacks), but that is undocumented:
+        the reference is what this stack relies on. The token is the capability: the decision handler
+        is the only principal holding these actions (tests/infra/test_deploy_readiness.py).
         """
         decision.add_to_role_policy(
             iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"])
