@@ -6,7 +6,9 @@ execution on, creates what the stack creates (ledger and approvals tables, bucke
 Lambda ARNs that exist only here), and answers moto's Lambda ``Invoke`` by importing
 ``functions/<name>/handler.py`` and calling ``handler(event, context)``. It also serves the
 approvers' endpoint on loopback: a request must carry a valid SigV4 signature by a local identity,
-whose principal ARN the handler receives exactly as a Lambda function URL would pass it.
+whose principal ARN the handler receives exactly as a Lambda function URL would pass it. Its Step
+Functions holds every state's input and output and every Lambda payload to AWS's 256 KiB quota
+(:func:`enforce_state_payload_quota`), so a workflow whose state grows with a release fails here too.
 
 While it runs, the runtime owns this process's AWS configuration (endpoint, credentials, region and
 the functions' environment variables are set in ``os.environ`` and restored by :meth:`stop`): the
@@ -73,6 +75,11 @@ _log = logging.getLogger(__name__)
 # The function whose handler is running (its Lambda name), unset outside handlers: lets a test attribute
 # each AWS call to the function that made it (tests/iam_coverage.py).
 current_function: ContextVar[str | None] = ContextVar("eksd_adopt_local_function", default=None)
+
+# Step Functions' quota on a task's, state's or execution's input or output: 256 KiB of UTF-8 JSON.
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html (and the API reference's
+# "Maximum length of 262144" on StateEnteredEventDetails.input / StateExitedEventDetails.output).
+STATE_PAYLOAD_LIMIT = 262_144
 
 
 def function_arn(name: str) -> str:
@@ -165,6 +172,7 @@ class LocalAws:
         self._endpoint: LoopbackHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_invoke: Any = None
+        self._undo_quota: Callable[[], None] | None = None
         self._modules: dict[str, ModuleType] = {}
         self._extra_functions: dict[str, LambdaCallable] = {}
         self.identities: dict[str, LocalIdentity] = {}
@@ -195,6 +203,7 @@ class LocalAws:
         )
         response.raise_for_status()
         self._patch_lambda_invoke()
+        self._undo_quota = enforce_state_payload_quota()
         self._apply_env(
             {
                 # moto's Step Functions interpreter calls Lambda at localhost:$MOTO_PORT.
@@ -225,6 +234,9 @@ class LocalAws:
 
             lambda_models.LambdaBackend.invoke = self._saved_invoke  # type: ignore[method-assign]
             self._saved_invoke = None
+        if self._undo_quota is not None:
+            self._undo_quota()
+            self._undo_quota = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -525,3 +537,78 @@ class LocalAws:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+def state_payload_bytes(value: Any) -> int:
+    """The size Step Functions counts: the UTF-8 bytes of the value as compact JSON (a string as itself)."""
+    text = (
+        value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    )
+    return len(text.encode("utf-8"))
+
+
+def enforce_state_payload_quota() -> Callable[[], None]:
+    """Make moto's Step Functions interpreter hold every payload to the 256 KiB quota as AWS does; returns the undo.
+
+    AWS fails a state with ``States.DataLimitExceeded`` when a connector's output (a Lambda's response),
+    a state's output, or a state's input after ``Parameters`` (a Lambda's request payload) is over the
+    quota, and ``States.ALL`` neither catches nor retries it: the execution fails where it stands
+    (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html, "States.ALL" and
+    "States.DataLimitExceeded"). moto checks only outputs, counts spaced JSON, refuses exactly 262,144
+    bytes, and lets ``States.ALL`` catch and retry the error; this patch closes each of those gaps.
+    """
+    try:
+        from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+            StatesErrorNameType,
+        )
+        from moto.stepfunctions.parser.asl.component.state import state as state_module
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+    except ImportError as exc:  # pragma: no cover - a moto release that moved its interpreter
+        raise RuntimeError(f"cannot hold moto's Step Functions to the 256 KiB quota: {exc}") from exc
+    state_class = state_module.CommonStateField
+    service_class = state_task_service.StateTaskService
+    error_equals = error_equals_decl.ErrorEqualsDecl
+    quota_users = (state_module, state_task_lambda, state_task_service)
+    targets = [(m, "is_within_size_quota") for m in quota_users] + [
+        (state_class, "_eval_state_input"),
+        (service_class, "_before_eval_execution"),
+        (error_equals, "_eval_body"),
+    ]
+    for owner, name in targets:
+        if not hasattr(owner, name):  # pragma: no cover - fail loudly rather than stop enforcing
+            raise RuntimeError(f"cannot hold moto's Step Functions to the 256 KiB quota: {owner} has no {name}")
+    data_limit = StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
+    saved_input = state_class._eval_state_input
+    saved_before = service_class._before_eval_execution
+    saved_matches = error_equals._eval_body
+
+    def within_quota(value: Any) -> bool:
+        return state_payload_bytes(value) <= STATE_PAYLOAD_LIMIT
+
+    def eval_state_input(self: Any, env: Any) -> None:
+        saved_input(self, env)
+        self._verify_size_quota(env, env.stack[-1])  # the state's input, as it enters
+
+    def before_eval_execution(self: Any, env: Any, **kwargs: Any) -> None:
+        self._verify_size_quota(env, kwargs["raw_parameters"])  # the input after Parameters: a Lambda's request
+        saved_before(self, env, **kwargs)
+
+    def matches(self: Any, env: Any) -> None:
+        error = env.stack[-1]
+        saved_matches(self, env)
+        if error == data_limit:
+            env.stack[-1] = False  # a terminal error: no Retry or Catch matches it
+
+    replacements = [within_quota] * len(quota_users) + [eval_state_input, before_eval_execution, matches]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+    for (owner, name), replacement in zip(targets, replacements, strict=True):
+        setattr(owner, name, replacement)
+
+    def undo() -> None:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+    return undo
