@@ -12,6 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksd_adopt.archives.job import ArchiveJobRequest, run_archive_job
 from eksd_adopt.archives.settings import MirrorArchiveSettings
 from eksd_adopt.archives.store import ArchiveStore
+from eksd_adopt.workflow import wiring
+from eksd_adopt.workflow.plans import mirror_request
 
 logger = Logger()
 tracer = Tracer()
@@ -24,6 +26,8 @@ metrics = Metrics(namespace="EksdAdopt")  # the same namespace the function fact
 def handler(event: dict[str, Any], context: LambdaContext, store: ArchiveStore | None = None) -> dict[str, Any]:
     # Read per invocation: the local runtime calls this in-process with a different environment each time.
     settings = MirrorArchiveSettings.from_env(os.environ)
+    # The Map item names a job of the stored plan (the state never carries the jobs themselves).
+    event = mirror_request(event, "archive", wiring.document_reader)
     request = ArchiveJobRequest.model_validate(event)
     # release_id: every log line of an adoption carries it (the Map item passes it beside the job).
     logger.append_keys(release_id=event.get("release_id"), asset=request.job.asset, target_key=request.job.target_key)

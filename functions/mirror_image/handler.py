@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.oci.job import ImageJobRequest, run_image_job
 from eksd_adopt.oci.settings import MirrorImageSettings
+from eksd_adopt.workflow import wiring
+from eksd_adopt.workflow.plans import mirror_request
 
 logger = Logger()
 tracer = Tracer()
@@ -23,6 +25,8 @@ metrics = Metrics(namespace="EksdAdopt")  # the same namespace the function fact
 def handler(event: dict[str, Any], context: LambdaContext, ecr: Any | None = None) -> dict[str, Any]:
     # Read per invocation: the local runtime calls this in-process with a different environment each time.
     settings = MirrorImageSettings.from_env(os.environ)
+    # The Map item names a job of the stored plan (the state never carries the jobs themselves).
+    event = mirror_request(event, "image", wiring.document_reader)
     request = ImageJobRequest.model_validate(event)
     # release_id: every log line of an adoption carries it (the Map item passes it beside the job).
     logger.append_keys(

@@ -10,11 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from eksd_adopt.workflow import artifacts, wiring
-from eksd_adopt.workflow.checks import StagedImage
+from eksd_adopt.workflow.checks import StagedRef, load_staged_images
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.models import ReleaseRef
+from eksd_adopt.workflow.plans import PlanRef, load_plan
 from eksd_adopt.workflow.promotion import promote
-from eksd_adopt.workflow.steps import PlanHeader, plan_from_state
 
 logger = Logger()
 tracer = Tracer()
@@ -22,9 +22,8 @@ tracer = Tracer()
 
 class PromoteEvent(BaseModel):
     release: ReleaseRef
-    plan: PlanHeader
-    jobs: list[dict[str, Any]]
-    images: list[StagedImage]
+    plan: PlanRef
+    staged: StagedRef
     stage: str
 
 
@@ -34,13 +33,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     request = PromoteEvent.model_validate(event)
     logger.append_keys(release_id=request.release.release_id, stage=request.stage)
+    store = wiring.documents(settings)
     result = promote(
         request.release,
-        plan_from_state(request.plan, request.jobs),
-        request.images,
+        load_plan(request.plan, store),
+        load_staged_images(request.staged, request.release.release_id, store),
         request.stage,
         promoter=artifacts.promoter(settings),
-        store=wiring.documents(settings),
+        store=store,
         pointers=wiring.pointers(settings),
         ledger=wiring.ledger(settings),
         publisher=wiring.publisher(settings),

@@ -1,4 +1,4 @@
-"""Workflow step 1: validate the release manifest, store it write-once and plan its copy jobs."""
+"""Workflow step 1: validate the release manifest, store it write-once, store its copy plan for the Map."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     request = ValidateRequest.model_validate({**event, "prefix": settings.prefix})
     logger.append_keys(release_id=request.release_id)
-    result = validate_and_plan(request, store=wiring.documents(settings), ledger=wiring.ledger(settings))
-    logger.info("release validated", extra={"jobs": len(result.jobs), "warnings": len(result.warnings)})
+    with wiring.upstream_manifests(os.environ) as (policy, fetch):
+        result = validate_and_plan(
+            request, store=wiring.documents(settings), ledger=wiring.ledger(settings), policy=policy, fetch=fetch
+        )
+    logger.info("release validated", extra={"jobs": len(result.items), "warnings": len(result.warnings)})
     return result.model_dump(mode="json")

@@ -13,7 +13,7 @@ from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.checks import verify_staged
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.models import ReleaseRef
-from eksd_adopt.workflow.steps import PlanHeader, plan_from_state
+from eksd_adopt.workflow.plans import PlanRef, load_plan
 
 logger = Logger()
 tracer = Tracer()
@@ -21,9 +21,7 @@ tracer = Tracer()
 
 class VerifyEvent(BaseModel):
     release: ReleaseRef
-    plan: PlanHeader
-    jobs: list[dict[str, Any]]
-    copies: list[dict[str, Any]]
+    plan: PlanRef
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -32,12 +30,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     request = VerifyEvent.model_validate(event)
     logger.append_keys(release_id=request.release.release_id)
+    store = wiring.documents(settings)
     result = verify_staged(
         request.release,
-        plan_from_state(request.plan, request.jobs),
-        request.copies,
+        load_plan(request.plan, store),
         artifacts=artifacts.staged_artifacts(settings),
-        store=wiring.documents(settings),
+        store=store,
         ledger=wiring.ledger(settings),
         publisher=wiring.publisher(settings),
         registry_host=settings.registry_host,

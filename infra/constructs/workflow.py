@@ -158,6 +158,8 @@ class AdoptionWorkflow(Construct):
             self.state_machine.role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
             )
+        for fn in (mirror_image, mirror_archive):
+            self._grant_plan_reads(fn, bucket)
         self._grant_team_test(team_test_arn)
         self._grant_task_response(approvals.decision_function)
         self._acknowledge()
@@ -261,6 +263,24 @@ class AdoptionWorkflow(Construct):
             )
         )
         self.state_machine.node.add_dependency(self.log_group)
+
+    def _grant_plan_reads(self, fn: lambda_.IFunction, bucket: s3.IBucket) -> None:
+        """Each Map iteration reads its job from the plan Validate stored beside the upstream manifest."""
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{self.prefix}/upstream/*")]
+            )
+        )
+        if bucket.encryption_key is not None:
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[bucket.encryption_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{cdk.Aws.REGION}.amazonaws.com"}},
+                )
+            )
+        assert fn.node.scope is not None
+        cdk.Aspects.of(fn.node.scope).add(_ScopedWildcards(self.prefix))
 
     def _encrypt_state_machine(self) -> None:
         """The definition and every execution's history (which holds the gates' task tokens) under our key.

@@ -54,5 +54,13 @@ def test_mirror_image_ecr_rights_are_scoped_to_staging_repositories(template_jso
     pushed = {a for s in ecr for a in _actions(s)}
     assert {"ecr:PutImage", "ecr:CompleteLayerUpload", "ecr:CreateRepository", "ecr:PutLifecyclePolicy"} <= pushed
     kms = [s for s in statements if any(a.startswith("kms:") for a in _actions(s))]
+    # Besides the repositories' key: decrypting, through S3 only, the copy plan each Map iteration reads.
+    plans = [s for s in kms if s["Resource"]["Fn::GetAtt"][0].startswith("MirrorStorageKey")]
+    assert [(_actions(s), "s3." in json.dumps(s["Condition"])) for s in plans] == [(["kms:Decrypt"], True)]
+    kms = [s for s in kms if s not in plans]
     assert kms and all(s["Resource"]["Fn::GetAtt"][0].startswith("ImageMirrorRepositoryKey") for s in kms)
     assert all("ecr." in json.dumps(s["Condition"]) for s in kms)
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
+    assert [(_actions(s), json.dumps(s["Resource"]).endswith('/eksd/upstream/*"]]}')) for s in s3] == [
+        (["s3:GetObject"], True)
+    ]

@@ -52,6 +52,9 @@ def test_mirror_archive_function_writes_only_under_the_staging_prefix(template_j
     for statement in s3_statements:
         assert "s3:DeleteObject" not in _actions(statement)
         text = json.dumps(statement)
+        if "/eksd/upstream/*" in text:  # the copy plan each Map iteration reads its job from
+            assert _actions(statement) == ["s3:GetObject"], text
+            continue
         assert "/eksd/staging/*" in text or "eksd/staging/*" in json.dumps(statement.get("Condition", {})), text
     kms = [s for s in statements if any(a.startswith("kms:") for a in _actions(s))]
     assert kms and all(s["Resource"]["Fn::GetAtt"][0].startswith("MirrorStorageKey") for s in kms)

@@ -27,6 +27,7 @@ from eksd_adopt.workflow.models import (
     StagePointer,
     StageRule,
 )
+from eksd_adopt.workflow.plans import load_plan
 from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome, rollback
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
 
@@ -85,7 +86,7 @@ class FakeStore:
     def location(self, key: str) -> str:
         return f"s3://bucket/{key}"
 
-    def put(self, key: str, body: bytes, *, write_once: bool = False) -> str:
+    def put(self, key: str, body: bytes, *, write_once: bool = False, content_type: str = "application/yaml") -> str:
         self.objects[key] = body
         return self.location(key)
 
@@ -278,7 +279,7 @@ def test_validate_refuses_a_manifest_that_changed_since_intake(manifest_1_20: st
         manifest_yaml=manifest_1_20,
     )
     with pytest.raises(WorkflowInputError, match="manifest_sha256"):
-        validate_and_plan(request)
+        validate_and_plan(request, store=FakeStore())
 
 
 def test_validate_refuses_another_release_and_plans_without_the_text(manifest_1_20: str) -> None:
@@ -292,7 +293,8 @@ def test_validate_refuses_another_release_and_plans_without_the_text(manifest_1_
                 manifest_url="https://x",
                 manifest_sha256=sha,
                 manifest_yaml=manifest_1_20,
-            )
+            ),
+            store=FakeStore(),
         )
     store, ledger = FakeStore(), InMemoryLedger()
     result = validate_and_plan(
@@ -312,7 +314,12 @@ def test_validate_refuses_another_release_and_plans_without_the_text(manifest_1_
     assert ledger.get("1-20-1").status is ReleaseStatus.ADOPTING
     state = result.model_dump_json()
     assert "manifest_yaml" not in state and len(state) < 256 * 1024
-    assert {j["kind"] for j in result.jobs} == {"image", "archive"}
+    plan = load_plan(result.plan, store)
+    assert result.plan.location == "s3://bucket/eksd/upstream/kubernetes-1-20/kubernetes-1-20-eks-1.plan.json"
+    assert [(i.kind, i.index) for i in result.items] == [("image", n) for n in range(len(plan.images))] + [
+        ("archive", n) for n in range(len(plan.archives))
+    ]
+    assert plan.images and plan.archives and "sha512" not in state  # the jobs stay in the bucket
 
 
 def test_rollback_only_to_a_release_promoted_in_that_stage() -> None:

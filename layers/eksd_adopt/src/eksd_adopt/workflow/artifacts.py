@@ -55,6 +55,9 @@ class StagedCopy(BucketArchives):
     def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
         return self.registry.image_platforms(repository, digest)
 
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        return self.registry.image_digest(repository, tag)
+
     def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced:
         return self.registry.promote_image(source_repository, target_repository, digest, tag)
 
@@ -99,6 +102,14 @@ class RegistryImages:
             )
             for p in image.platforms
         ]
+
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        # Only a digest: the caller reads the index back by it, and that read checks the bytes against it.
+        try:
+            present = self.client.head_manifest(repository, tag)
+        except RegistryError as exc:
+            raise ArtifactMissingError(f"{repository}:{tag}: {exc}") from exc
+        return present.digest if present is not None else None
 
     def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced:
         present = self.client.head_manifest(target_repository, tag)

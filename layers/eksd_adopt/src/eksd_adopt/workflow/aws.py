@@ -29,32 +29,40 @@ def _code(exc: ClientError) -> str:
 
 
 class S3DocumentStore:
-    def __init__(self, bucket: str, *, client: Any | None = None) -> None:
+    """Documents by ``s3://bucket/key`` location; without a bucket it only reads (each location names its own)."""
+
+    def __init__(self, bucket: str | None, *, client: Any | None = None) -> None:
         self.bucket = bucket
         self.s3 = client or boto3.client("s3")
 
     def location(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return f"s3://{self._writable(key)}/{key}"
 
-    def put(self, key: str, body: bytes, *, write_once: bool = False) -> str:
+    def _writable(self, key: str) -> str:
+        if not self.bucket:
+            raise ValueError(f"no bucket to store {key} in: this document store only reads")
+        return self.bucket
+
+    def put(self, key: str, body: bytes, *, write_once: bool = False, content_type: str = "application/yaml") -> str:
+        bucket, location = self._writable(key), self.location(key)
         if write_once:
             try:
-                existing = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                existing = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             except ClientError as exc:
                 if _code(exc) not in ("NoSuchKey", "404"):
                     raise
             else:
                 if hashlib.sha256(existing).digest() != hashlib.sha256(body).digest():
-                    raise ManifestConflictError(f"s3://{self.bucket}/{key} exists with different content")
-                return self.location(key)
+                    raise ManifestConflictError(f"{location} exists with different content")
+                return location
         self.s3.put_object(
-            Bucket=self.bucket,
+            Bucket=bucket,
             Key=key,
             Body=body,
-            ContentType="application/yaml",
+            ContentType=content_type,
             ChecksumAlgorithm="SHA256",
         )
-        return self.location(key)
+        return location
 
     def get(self, location: str) -> bytes:
         parts = urlsplit(location)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from eksd_adopt.events import EventPublisher, EventType
 from eksd_adopt.ledger import Ledger, ReleaseStatus
@@ -16,8 +17,7 @@ from eksd_adopt.workflow.models import CheckReport, CheckResult, ReleaseRef
 from eksd_adopt.workflow.ports import DocumentStore, StagedArtifacts
 from eksd_adopt.workflow.publishing import emit
 
-# Keys an ImageCopyResult may name the index digest by (the copier's result model owns the name).
-_DIGEST_KEYS = ("digest", "index_digest", "manifest_digest")
+IMAGES_CONTENT_TYPE = "application/json"
 
 
 class StagedImage(BaseModel):
@@ -30,27 +30,33 @@ class StagedImage(BaseModel):
     arch: list[str] = Field(default_factory=list)
 
 
+class StagedImages(BaseModel):
+    """The verified images of a release: what the smoke tests read and promotion copies, digest by digest."""
+
+    release_id: str
+    images: list[StagedImage]
+
+
+class StagedRef(BaseModel):
+    """What the state carries of the verified images: where the document is, its digest, how many."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    location: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    images: int = Field(ge=0)
+
+
 class VerifyResult(BaseModel):
     verification: dict[str, Any]
-    images: list[StagedImage]
+    staged: StagedRef
     staged_manifest_location: str
     copied: dict[str, int]
-
-
-def image_digest_of(job: ImageCopyJob, result: dict[str, Any] | None) -> str | None:
-    """The manifest's digest when it has one (the copier refused any other); else the copier's."""
-    if job.known_digest:
-        return job.known_digest
-    for key in _DIGEST_KEYS:
-        if result and isinstance(result.get(key), str):
-            return str(result[key])
-    return None
 
 
 def verify_staged(
     release: ReleaseRef,
     plan: CopyPlan,
-    copies: list[dict[str, Any]],
     *,
     artifacts: StagedArtifacts,
     store: DocumentStore,
@@ -58,17 +64,25 @@ def verify_staged(
     publisher: EventPublisher,
     registry_host: str,
 ) -> VerifyResult:
-    """Re-check every staged artifact; on success write the staged manifest. Raises VerificationFailedError."""
+    """Re-check every staged artifact; on success write the staged manifest and images. Raises VerificationFailedError.
+
+    An image's digest is the manifest's ``imageDigest``, or, where the manifest has none, the one its
+    staging tag names (the mirror resolved the upstream tag once and staged exactly that): nothing a
+    mirror function returned is needed, so no per-job result travels through the state.
+    """
     ledger.update(release.release_id, status=ReleaseStatus.MIRRORED)
-    jobs: list[Any] = [*plan.images, *plan.archives]
-    results = {_job_key(j): r for j, r in zip(jobs, copies, strict=False)} if len(copies) == len(jobs) else {}
     emit(publisher, EventType.MIRRORED, release, images=len(plan.images), archives=len(plan.archives))
     report = CheckReport(name="verification")
     staged: list[StagedImage] = []
     for job in plan.images:
-        digest = image_digest_of(job, results.get(_job_key(job)))
+        try:
+            digest = job.known_digest or artifacts.image_digest(job.target_repository, job.tag)
+        except ArtifactMissingError as exc:
+            report.checks.append(CheckResult(artifact=job.source, check="index", ok=False, detail=str(exc)))
+            continue
         if digest is None:
-            report.checks.append(CheckResult(artifact=job.source, check="index", ok=False, detail="no digest known"))
+            detail = f"{job.target_repository}:{job.tag} is not in the registry"
+            report.checks.append(CheckResult(artifact=job.source, check="index", ok=False, detail=detail))
             continue
         staged.append(_verify_image(job, digest, artifacts, report))
     for archive in plan.archives:
@@ -89,20 +103,40 @@ def verify_staged(
         raise VerificationFailedError(_describe(report))
     artifacts.write_checksum_files(list(plan.archives))
     location = write_stage_manifest(release, plan, plan.stage, staged, store=store, registry_host=registry_host)
+    images = store_staged_images(plan, staged, store)
     ledger.update(release.release_id, status=ReleaseStatus.VERIFIED)
     emit(
         publisher, EventType.VERIFIED, release, stage=plan.stage, manifest_location=location, checks=len(report.checks)
     )
     return VerifyResult(
         verification=report.summary(),
-        images=staged,
+        staged=images,
         staged_manifest_location=location,
         copied={"images": len(plan.images), "archives": len(plan.archives)},
     )
 
 
-def _job_key(job: Any) -> str:
-    return str(getattr(job, "target_repository", "") or "") + ":" + str(getattr(job, "tag", "") or job.target_key)
+def staged_images_key(plan: CopyPlan) -> str:
+    """``<prefix>/<stage>/kubernetes-<ch>/kubernetes-<ch>-eks-<N>.images.json``, beside the stage's manifest."""
+    return manifest_key(plan.prefix, plan.stage, plan.channel, plan.number).removesuffix(".yaml") + ".images.json"
+
+
+def store_staged_images(plan: CopyPlan, images: list[StagedImage], store: DocumentStore) -> StagedRef:
+    body = StagedImages(release_id=plan.release_id, images=images).model_dump_json().encode()
+    location = store.put(staged_images_key(plan), body, content_type=IMAGES_CONTENT_TYPE)
+    return StagedRef(location=location, sha256=hashlib.sha256(body).hexdigest(), images=len(images))
+
+
+def load_staged_images(ref: StagedRef, release_id: str, store: DocumentStore) -> list[StagedImage]:
+    """The images Verify verified, refused unless the document is byte for byte the one it wrote."""
+    body = store.get(ref.location)
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != ref.sha256:
+        raise ArtifactMissingError(f"{ref.location} hashes to {digest}, not {ref.sha256}: it changed after Verify")
+    document = StagedImages.model_validate_json(body)
+    if document.release_id != release_id or len(document.images) != ref.images:
+        raise ArtifactMissingError(f"{ref.location} does not hold the {ref.images} verified images of {release_id}")
+    return document.images
 
 
 def _verify_image(job: ImageCopyJob, digest: str, artifacts: StagedArtifacts, report: CheckReport) -> StagedImage:
@@ -223,4 +257,13 @@ def _describe(report: CheckReport) -> str:
     return f"{report.name}: {len(failures)} of {len(report.checks)} checks failed: {listed}{more}"
 
 
-__all__ = ["ImageReference", "StagedImage", "VerifyResult", "record_tested", "run_smoke_tests", "verify_staged"]
+__all__ = [
+    "ImageReference",
+    "StagedImage",
+    "StagedRef",
+    "VerifyResult",
+    "load_staged_images",
+    "record_tested",
+    "run_smoke_tests",
+    "verify_staged",
+]

@@ -21,7 +21,7 @@ class WorkflowInput(BaseModel):
     kubernetes_version: str | None = None
     manifest_url: str
     manifest_sha256: str
-    manifest_yaml: str
+    manifest_yaml: str | None = None  # left out, Validate fetches manifest_url (large manifests: 256 KiB input quota)
     announced: bool = False
 
 

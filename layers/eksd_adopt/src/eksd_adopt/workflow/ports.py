@@ -30,6 +30,10 @@ class StagedArtifacts(Protocol):
         """The index's platforms; raises :class:`ArtifactMissingError` when the index or a platform is absent."""
         ...
 
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        """The digest ``tag`` names in ``repository`` (None when untagged): what the mirror staged there."""
+        ...
+
     def archive_checksums(self, key: str) -> tuple[str, str]:
         """(sha256, sha512) of the stored object, re-hashed from its bytes."""
         ...
@@ -57,11 +61,11 @@ class ArtifactPromoter(Protocol):
 
 
 class DocumentStore(Protocol):
-    """Manifests in the bucket, addressed by ``s3://bucket/key`` locations."""
+    """Manifests and the workflow's own documents in the bucket, addressed by ``s3://bucket/key`` locations."""
 
     def location(self, key: str) -> str: ...
 
-    def put(self, key: str, body: bytes, *, write_once: bool = False) -> str:
+    def put(self, key: str, body: bytes, *, write_once: bool = False, content_type: str = "application/yaml") -> str:
         """Store and return the location; write-once refuses different bytes under an existing key."""
         ...
 

@@ -1,23 +1,22 @@
-"""Workflow step 1: check the execution input, validate the manifest, store it and plan the copy jobs."""
+"""Workflow step 1: check the execution input, validate the manifest, store it and its copy plan."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from eksd_adopt.errors import ManifestError
 from eksd_adopt.ledger import Ledger, LedgerConflictError, ReleaseRecord, ReleaseStatus
-from eksd_adopt.plan import ArchiveCopyJob, CopyPlan, ImageCopyJob, plan_release
+from eksd_adopt.plan import plan_release
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.release.validate import Finding, validate_manifest
 from eksd_adopt.workflow.errors import WorkflowInputError
 from eksd_adopt.workflow.manifests import manifest_key
 from eksd_adopt.workflow.models import STAGING, ReleaseRef, WorkflowInput
+from eksd_adopt.workflow.plans import UPSTREAM, JobItem, PlanRef, job_items, store_plan
 from eksd_adopt.workflow.ports import DocumentStore
-
-UPSTREAM = "upstream"
 
 
 class ValidateRequest(WorkflowInput):
@@ -27,60 +26,45 @@ class ValidateRequest(WorkflowInput):
     strict: bool = False
 
 
-class PlanHeader(BaseModel):
-    """The plan without its jobs: the jobs travel once, as the Map state's items."""
-
-    model_config = ConfigDict(frozen=True)
-
-    release_id: str
-    channel: str
-    number: int
-    stage: str
-    prefix: str
-
-
 class ValidateResult(BaseModel):
+    """What Validate leaves in the state: small whatever the release's size (the jobs stay in the bucket)."""
+
     release: ReleaseRef
-    plan: PlanHeader
-    jobs: list[dict[str, Any]]
+    plan: PlanRef
+    items: list[JobItem]
     warnings: list[Finding] = Field(default_factory=list)
-
-
-def plan_from_state(header: PlanHeader, jobs: list[dict[str, Any]]) -> CopyPlan:
-    """Rebuild the copy plan from the workflow state (header + the Map's job items)."""
-    return CopyPlan(
-        **header.model_dump(),
-        images=tuple(ImageCopyJob.model_validate(j) for j in jobs if j.get("kind") == "image"),
-        archives=tuple(ArchiveCopyJob.model_validate(j) for j in jobs if j.get("kind") == "archive"),
-    )
 
 
 def validate_and_plan(
     request: ValidateRequest,
     *,
-    store: DocumentStore | None = None,
+    store: DocumentStore,
     ledger: Ledger | None = None,
     policy: UpstreamPolicy | None = None,
+    fetch: Callable[[str, int], bytes] | None = None,
 ) -> ValidateResult:
-    """Validate; raise :class:`ManifestError` (every problem listed) or store the manifest and return the plan.
+    """Validate; raise :class:`ManifestError` (every problem listed) or store the manifest and the plan and return them.
 
-    Without a store or ledger (the CLI's dry run) nothing is written.
+    The manifest is the input's ``manifest_yaml``, or, when the input leaves it out (a manifest near
+    Step Functions' 256 KiB input quota cannot travel in it), ``fetch(manifest_url, max_bytes)``.
+    Either way it must hash to ``manifest_sha256``. Without a ledger nothing is recorded there.
     """
-    digest = hashlib.sha256(request.manifest_yaml.encode()).hexdigest()
+    policy = policy or UpstreamPolicy()
+    text = request.manifest_yaml if request.manifest_yaml is not None else _fetched(request, policy, fetch)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     if digest != request.manifest_sha256.lower():
         raise WorkflowInputError(
-            f"manifest_yaml hashes to {digest}, not manifest_sha256 {request.manifest_sha256} "
+            f"the manifest hashes to {digest}, not manifest_sha256 {request.manifest_sha256} "
             f"(the manifest of {request.release_id} changed between intake and the workflow)"
         )
-    report = validate_manifest(request.manifest_yaml, policy=policy, source=request.release_id)
+    report = validate_manifest(text, policy=policy, source=request.release_id)
     release = report.require_valid(strict=request.strict)
     if (release.release_id, release.channel, release.number) != (request.release_id, request.channel, request.number):
         raise ManifestError(f"the manifest is release {release.release_id}, not {request.release_id}")
     plan = plan_release(release, prefix=request.prefix, stage=STAGING)
-    location = None
-    if store is not None:
-        key = manifest_key(plan.prefix, UPSTREAM, release.channel, release.number)
-        location = store.put(key, request.manifest_yaml.encode(), write_once=True)
+    location = store.put(
+        manifest_key(plan.prefix, UPSTREAM, release.channel, release.number), text.encode(), write_once=True
+    )
     ref = ReleaseRef(
         release_id=release.release_id,
         channel=release.channel,
@@ -89,14 +73,19 @@ def validate_and_plan(
         manifest_url=request.manifest_url,
         manifest_location=location,
     )
+    stored = store_plan(plan, store)
     if ledger is not None:
         _record_adopting(ledger, request, ref)
-    return ValidateResult(
-        release=ref,
-        plan=PlanHeader(**plan.model_dump(include={"release_id", "channel", "number", "stage", "prefix"})),
-        jobs=[j.model_dump(mode="json") for j in (*plan.images, *plan.archives)],
-        warnings=report.warnings,
-    )
+    return ValidateResult(release=ref, plan=stored, items=job_items(stored), warnings=report.warnings)
+
+
+def _fetched(request: ValidateRequest, policy: UpstreamPolicy, fetch: Callable[[str, int], bytes] | None) -> str:
+    if fetch is None:
+        raise WorkflowInputError(f"the input of {request.release_id} has no manifest_yaml and no fetcher is configured")
+    try:
+        return fetch(request.manifest_url, policy.max_manifest_bytes).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{request.manifest_url} is not UTF-8 text: {exc}") from exc
 
 
 def _record_adopting(ledger: Ledger, request: WorkflowInput, ref: ReleaseRef) -> None:

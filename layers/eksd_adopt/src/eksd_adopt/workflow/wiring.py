@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+
 from eksd_adopt.events import EventPublisher
 from eksd_adopt.events.sns import SnsEventPublisher
+from eksd_adopt.fetch import DocumentFetcher
 from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
+from eksd_adopt.policy import UpstreamPolicy
+from eksd_adopt.settings import UpstreamAccessSettings
 from eksd_adopt.workflow.aws import (
     DynamoDbApprovalStore,
     S3DocumentStore,
@@ -28,6 +36,11 @@ def publisher(settings: WorkflowSettings) -> EventPublisher:
     return SnsEventPublisher(settings.require("events_topic_arn"))
 
 
+def document_reader() -> S3DocumentStore:
+    """Reads documents by location (a mirror function reading the plan has no bucket setting of its own)."""
+    return S3DocumentStore(None)
+
+
 def pointers(settings: WorkflowSettings) -> SsmReleasePointers:
     return SsmReleasePointers()
 
@@ -42,3 +55,16 @@ def callbacks(settings: WorkflowSettings) -> StepFunctionsCallbacks:
 
 def notifier(settings: WorkflowSettings) -> SnsApproverNotifier:
     return SnsApproverNotifier(settings.require("approvers_topic_arn"))
+
+
+FETCH_TIMEOUT_SECONDS = 10.0
+
+
+@contextmanager
+def upstream_manifests(env: Mapping[str, str]) -> Iterator[tuple[UpstreamPolicy, Callable[[str, int], bytes]]]:
+    """The upstream policy and a fetch of a manifest by URL (allow-listed HTTPS, size-capped), for one invocation."""
+    access = UpstreamAccessSettings.from_env(env)
+    policy = UpstreamPolicy.load(access.policy_path) if access.policy_path else UpstreamPolicy()
+    with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
+        fetcher = DocumentFetcher(policy.manifest_hosts, access.endpoint_map, client=client)
+        yield policy, lambda url, max_bytes: fetcher.fetch(url, max_bytes=max_bytes)
