@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+from eksd_adopt.workflow.principals import is_role_arn
 
 
 class DeploymentSettings(BaseModel):
@@ -45,6 +46,9 @@ class DeploymentSettings(BaseModel):
         if bad:
             raise ValueError(f"approverPrincipals must be IAM role or user ARNs, not {', '.join(map(repr, bad))}")
         return arns
+    # Approver roles whose sessions are distinct people (IAM Identity Center permission-set roles, or a trust
+    # policy pinning sts:RoleSessionName): each session counts as one approver. Any other role counts once.
+    approver_session_roles: tuple[str, ...] = ()
 
     @field_validator("subscriber_accounts")
     @classmethod
@@ -53,6 +57,14 @@ class DeploymentSettings(BaseModel):
         if bad:
             raise ValueError(f"subscriberAccounts must be 12-digit AWS account ids, not {', '.join(map(repr, bad))}")
         return accounts
+
+    @field_validator("approver_session_roles")
+    @classmethod
+    def _role_arns(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in roles if not is_role_arn(r)]
+        if bad:
+            raise ValueError(f"approverSessionRoles must be IAM role ARNs, not {', '.join(map(repr, bad))}")
+        return roles
 
     @classmethod
     def from_context(cls, node: Any) -> DeploymentSettings:

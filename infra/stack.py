@@ -70,6 +70,7 @@ class EksdAdoptStack(cdk.Stack):
             mirror_image=self.image_mirror.function,
             mirror_archive=self.mirror_storage.function,
             log_retention=_retention(settings.log_retention_days),
+            approver_session_roles=settings.approver_session_roles,
         )
         self._grant_promotion()
         self.intake = Intake(

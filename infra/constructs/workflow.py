@@ -99,6 +99,7 @@ class AdoptionWorkflow(Construct):
         team_test_arn: str = "",
         team_test_timeout: cdk.Duration = cdk.Duration.hours(6),
         mirror_concurrency: int = 8,
+        approver_session_roles: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -111,6 +112,8 @@ class AdoptionWorkflow(Construct):
             "EVENTS_TOPIC_ARN": events_topic.topic_arn,
             "TARGET_REGISTRY_URL": self.registry_url,
             "TARGET_REGISTRY_AUTH": "ecr",
+            # Read with the stage rules by the gate and the decision endpoint: whose sessions count one by one.
+            "APPROVER_SESSION_ROLES": ",".join(approver_session_roles),
         }
         self.steps = {
             key: functions.create(

@@ -116,6 +116,29 @@ def test_stage_rules_reach_the_decision_handler(workflow_template: dict[str, Any
     assert rules == {"prod": {"approvers": [], "required_approvals": 1}}  # no approvers configured: nobody decides
 
 
+def test_approver_session_roles_reach_the_gate_and_the_decision_handler(workflow_template: dict[str, Any]) -> None:
+    functions = resources_of(workflow_template, "AWS::Lambda::Function")
+    for prefix in ("ApprovalsApiFunction", "RequestApprovalFunction"):
+        env = next(f for n, f in functions.items() if n.startswith(prefix))["Properties"]["Environment"]["Variables"]
+        assert env["APPROVER_SESSION_ROLES"] == ""  # none configured: every role counts once
+
+
+def test_approver_session_roles_from_context_are_role_arns() -> None:
+    from infra.settings import DeploymentSettings
+
+    class Node:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def try_get_context(self, key: str) -> Any:
+            return self.value if key == "approverSessionRoles" else None
+
+    sso = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_0123456789abcdef"
+    assert DeploymentSettings.from_context(Node(sso)).approver_session_roles == (sso,)
+    with pytest.raises(ValueError, match="approverSessionRoles must be IAM role ARNs"):
+        DeploymentSettings.from_context(Node("arn:aws:iam::111111111111:user/alice"))
+
+
 def test_stage_rules_from_context() -> None:
     from infra.constructs.approvals import stage_rules_from_context
 

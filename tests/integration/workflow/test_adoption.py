@@ -95,10 +95,12 @@ def pointer(aws: LocalAws) -> dict[str, Any] | None:
 
 @pytest.fixture(scope="module")
 def people(aws: LocalAws) -> dict[str, LocalIdentity]:
+    session = APPROVER_A.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/")
     return {
-        "alice": aws.add_identity(
-            f"{APPROVER_A.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/alice"
-        ),
+        "alice": aws.add_identity(f"{session}/alice"),
+        # The same role assumed again under names its caller picked: alice on her laptop, or "carol".
+        "alice-laptop": aws.add_identity(f"{session}/alice-laptop"),
+        "carol": aws.add_identity(f"{session}/carol"),
         "bob": aws.add_identity(APPROVER_B),
         "mallory": aws.add_identity(OUTSIDER),
     }
@@ -253,6 +255,52 @@ def test_two_distinct_approvers_required_and_outsiders_refused(
         assert aws.wait_for_execution(arn)["status"] == "SUCCEEDED"
     decisions = DynamoDbLedger(aws.ledger_table).get(release.release_id).decisions
     assert {d.approver for d in decisions} == {people["alice"].principal_arn, APPROVER_B}
+
+
+@pytest.mark.reliability(
+    area="approvals",
+    fault="one person approves a two-approver gate twice, from two sessions of one role",
+    expected="the second session is refused (409, counted as the role); the gate stays open until a second approver",
+)
+def test_sessions_of_one_role_count_once(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
+) -> None:
+    rules = {"prod": {"approvers": [APPROVER_A, APPROVER_B], "required_approvals": 2}}
+    with aws.env(STAGE_RULES=json.dumps(rules)):
+        release, arn = start(aws, upstream, template, 10)
+        await_gate(aws, release.release_id, arn)
+        first = decide(aws, people["alice"], release.release_id, "approve")
+        assert first.status_code == 200 and first.json()["status"] == "pending", first.text
+        for other in ("alice-laptop", "carol"):
+            again = decide(aws, people[other], release.release_id, "approve")
+            assert again.status_code == 409 and f"counts as {APPROVER_A}" in again.json()["error"], again.text
+        assert first.json()["counted_as"] == APPROVER_A
+        assert aws.describe(arn)["status"] == "RUNNING"
+        assert (
+            DynamoDbApprovalStore(aws.approvals_table).get(release.release_id, "prod").status is ApprovalStatus.PENDING
+        )
+        assert decide(aws, people["bob"], release.release_id, "approve").json()["status"] == "approved"
+        assert aws.wait_for_execution(arn)["status"] == "SUCCEEDED"
+
+
+@pytest.mark.reliability(
+    area="approvals",
+    fault="two sessions of a role whose sessions are distinct people (approverSessionRoles) approve",
+    expected="each session counts: the two-approver gate opens",
+)
+def test_sessions_of_a_role_whose_sessions_are_people_count_each(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, people: dict[str, LocalIdentity]
+) -> None:
+    rules = {"prod": {"approvers": [APPROVER_A], "required_approvals": 2}}
+    with aws.env(STAGE_RULES=json.dumps(rules), APPROVER_SESSION_ROLES=APPROVER_A):
+        release, arn = start(aws, upstream, template, 11)
+        await_gate(aws, release.release_id, arn)
+        first = decide(aws, people["alice"], release.release_id, "approve")
+        assert first.json()["counted_as"] == people["alice"].principal_arn and first.json()["status"] == "pending"
+        assert decide(aws, people["alice"], release.release_id, "approve").status_code == 409  # a session once
+        second = decide(aws, people["carol"], release.release_id, "approve")
+        assert second.json()["status"] == "approved", second.text
+        assert aws.wait_for_execution(arn)["status"] == "SUCCEEDED"
 
 
 @pytest.mark.reliability(

@@ -54,7 +54,7 @@ class FakeApprovals:
         if (
             gate is None
             or gate.status is not ApprovalStatus.PENDING
-            or vote.approver in {v.approver for v in gate.votes}
+            or (vote.counted_as or vote.approver) in {v.counted_as or v.approver for v in gate.votes}
         ):
             raise ApprovalStateError("not pending or already voted")
         gate.votes.append(vote)

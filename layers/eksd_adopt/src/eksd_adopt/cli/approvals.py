@@ -87,7 +87,7 @@ def list_approvals(
         ]
         console.print(
             f"[bold]{gate['release_id']}[/] stage {gate['stage']} (Kubernetes {gate.get('kubernetes_version')}): "
-            f"{len(votes)}/{gate['required_approvals']} approvals, expires {gate.get('expires_at')}",
+            f"{gate.get('approvals', len(votes))}/{gate['required_approvals']} approvals, expires {gate.get('expires_at')}",
             highlight=False,
         )
         console.print(f"  against {diff.get('current_release_id') or 'nothing promoted yet'}", highlight=False)
@@ -105,9 +105,11 @@ def approve(
     """Approve a release for a stage (counts once per approver)."""
     body = {"release_id": release_id, "stage": stage, "decision": "approve", "comment": comment}
     outcome = signed_request("POST", f"{_endpoint(endpoint_url)}/decisions", body, region)
+    counted = outcome.get("counted_as") or outcome["approver"]
     console.print(
-        f"{release_id} {stage}: approved by {outcome['approver']} "
-        f"({outcome['approvals']}/{outcome['required_approvals']}, gate {outcome['status']})",
+        f"{release_id} {stage}: approved by {outcome['approver']}"
+        + (f" (counts as {counted})" if counted != outcome["approver"] else "")
+        + f" ({outcome['approvals']}/{outcome['required_approvals']}, gate {outcome['status']})",
         highlight=False,
     )
 

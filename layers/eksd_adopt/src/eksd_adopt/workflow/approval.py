@@ -23,6 +23,7 @@ from eksd_adopt.workflow.models import (
     StageRule,
 )
 from eksd_adopt.workflow.ports import ApprovalStore, ApproverNotifier, DocumentStore, ReleasePointers, TaskCallbacks
+from eksd_adopt.workflow.principals import principal_matches
 from eksd_adopt.workflow.publishing import emit
 
 REJECTED_ERROR = "ReleaseRejected"  # the error the gate fails with; the state machine catches it by name
@@ -72,6 +73,9 @@ def render_summary(release: ReleaseRef, stage: str, diff: ReleaseDiff, gate: Gat
     lines = [
         f"Release {release.release_id} (Kubernetes {release.kubernetes_version or 'unknown'}) awaits approval for {stage}.",
         f"Approvals needed: {rule.required_approvals} of: {', '.join(rule.approvers)}",
+        "  (a role counts once whatever its session names"
+        + (f"; each session of {', '.join(rule.distinct_session_roles)} counts" if rule.distinct_session_roles else "")
+        + ")",
         f"Currently in {stage} for channel {release.channel}: {diff.current_release_id or 'nothing'}",
     ]
     for title, changes in (("Added", diff.added), ("Removed", diff.removed), ("Changed", diff.changed)):
@@ -142,26 +146,12 @@ def request_approval(
     return request
 
 
-def principal_matches(caller_arn: str, allowed: str) -> bool:
-    """An approver entry matches the signed caller: the same ARN, or any session of an allowed role.
-
-    ``arn:aws:iam::111:role/Approvers`` matches ``arn:aws:sts::111:assumed-role/Approvers/alice``.
-    """
-    if caller_arn == allowed:
-        return True
-    if ":role/" in allowed and ":assumed-role/" in caller_arn:
-        account, _, role_path = allowed.partition(":role/")
-        role_name = role_path.rsplit("/", 1)[-1]
-        caller_account, _, rest = caller_arn.partition(":assumed-role/")
-        return account.split(":")[-1] == caller_account.split(":")[-1] and rest.split("/", 1)[0] == role_name
-    return False
-
-
 class DecisionOutcome(BaseModel):
     release_id: str
     stage: str
     decision: str
     approver: str
+    counted_as: str  # the approver as the count sees it: a role's sessions are one approver
     approvals: int
     required_approvals: int
     status: ApprovalStatus
@@ -191,7 +181,14 @@ def decide(
         raise NotAnApproverError(f"{caller_arn} is not an approver of stage {stage}")
     if decision == "reject" and not (comment or "").strip():
         raise ValueError("a rejection needs a reason (--reason)")
-    vote = ApprovalVote(approver=caller_arn, decision=decision, comment=comment, decided_at=now or utcnow())
+    vote = ApprovalVote(
+        approver=caller_arn,
+        counted_as=rule.counted_as(caller_arn),
+        decision=decision,
+        comment=comment,
+        decided_at=now or utcnow(),
+    )
+    # The store admits one vote per counted_as (atomically): two sessions of one role cannot both count.
     request = approvals.add_vote(release_id, stage, vote)
     ledger.add_decision(
         release_id,
@@ -226,6 +223,7 @@ def decide(
         stage=stage,
         decision=decision,
         approver=caller_arn,
+        counted_as=vote.counted_as or caller_arn,
         approvals=count,
         required_approvals=request.required_approvals,
         status=status,
@@ -233,11 +231,19 @@ def decide(
 
 
 def pending_approvals(approvals: ApprovalStore) -> list[dict[str, Any]]:
-    """What ``approvals list`` shows: pending gates without their tokens."""
+    """What ``approvals list`` shows: pending gates without their tokens, with their distinct approvals so far."""
     return [
-        r.model_dump(mode="json", exclude={"task_token"})
+        {**r.model_dump(mode="json", exclude={"task_token"}), "approvals": len(r.approvers())}
         for r in sorted(approvals.list(ApprovalStatus.PENDING), key=lambda r: r.requested_at)
     ]
 
 
-__all__ = ["REJECTED_ERROR", "GateRequest", "decide", "diff_manifests", "pending_approvals", "request_approval"]
+__all__ = [
+    "REJECTED_ERROR",
+    "GateRequest",
+    "decide",
+    "diff_manifests",
+    "pending_approvals",
+    "principal_matches",
+    "request_approval",
+]

@@ -132,7 +132,7 @@ class DynamoDbApprovalStore:
     def put(self, request: ApprovalRequest) -> None:
         item = json.loads(request.model_dump_json())
         item["summary"] = json.dumps(item["summary"])  # free-form: stored as a string, never as typed attributes
-        item["voters"] = [v.approver for v in request.votes]
+        item["voters"] = [v.counted_as or v.approver for v in request.votes]  # one vote per counted approver
         self.table.put_item(Item=item)
 
     def get(self, release_id: str, stage: str) -> ApprovalRequest | None:
@@ -156,17 +156,19 @@ class DynamoDbApprovalStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def add_vote(self, release_id: str, stage: str, vote: ApprovalVote) -> ApprovalRequest:
+        counted = vote.counted_as or vote.approver
         try:
             response = self.table.update_item(
                 Key={"release_id": release_id, "stage": stage},
                 UpdateExpression="SET votes = list_append(votes, :v), voters = list_append(voters, :who)",
-                # One vote per approver: "distinct approvers" is enforced by the table, not by the caller.
+                # One vote per counted approver (a role's sessions are one unless the rule says otherwise):
+                # "distinct approvers" is enforced by the table, atomically, not by the caller.
                 ConditionExpression="#s = :pending AND NOT contains(voters, :approver)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":v": [json.loads(vote.model_dump_json())],
-                    ":who": [vote.approver],
-                    ":approver": vote.approver,
+                    ":who": [counted],
+                    ":approver": counted,
                     ":pending": ApprovalStatus.PENDING.value,
                 },
                 ReturnValues="ALL_NEW",
@@ -178,7 +180,8 @@ class DynamoDbApprovalStore:
                     raise ApprovalStateError(f"no approval was requested for {release_id} in {stage}") from exc
                 if current.status is not ApprovalStatus.PENDING:
                     raise ApprovalStateError(f"{release_id} in {stage} is already {current.status.value}") from exc
-                raise ApprovalStateError(f"{vote.approver} has already decided on {release_id} in {stage}") from exc
+                why = "" if counted == vote.approver else f" ({vote.approver} counts as {counted}: one approver)"
+                raise ApprovalStateError(f"{counted} has already decided on {release_id} in {stage}{why}") from exc
             raise
         return self._from_item(response["Attributes"])
 

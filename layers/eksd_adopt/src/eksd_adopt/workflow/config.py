@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from eksd_adopt.workflow.models import StageRule
 
@@ -28,11 +28,33 @@ class WorkflowSettings(BaseModel):
     approvals_table: str | None = Field(default=None, alias="APPROVALS_TABLE")
     approvers_topic_arn: str | None = Field(default=None, alias="APPROVERS_TOPIC_ARN")
     stage_rules: dict[str, StageRule] = Field(default_factory=dict, alias="STAGE_RULES")
+    # Deployment-wide (context approverSessionRoles): roles whose sessions are distinct people, in every stage's rule.
+    approver_session_roles: tuple[str, ...] = Field(default=(), alias="APPROVER_SESSION_ROLES")
 
-    @field_validator("stage_rules", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _parse_rules(cls, value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
+    def _rules_with_session_roles(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        roles_key = "APPROVER_SESSION_ROLES" if "APPROVER_SESSION_ROLES" in data else "approver_session_roles"
+        roles = data.get(roles_key) or ()
+        if isinstance(roles, str):
+            roles = tuple(r.strip() for r in roles.split(",") if r.strip())
+        data[roles_key] = roles
+        rules_key = "STAGE_RULES" if "STAGE_RULES" in data else "stage_rules"
+        rules = data.get(rules_key) or {}
+        rules = json.loads(rules) if isinstance(rules, str) else rules
+        if roles and isinstance(rules, dict):
+            # Merged before each rule is validated: a listed session of such a role is then admissible.
+            rules = {
+                stage: {**rule, "distinct_session_roles": sorted({*rule.get("distinct_session_roles", ()), *roles})}
+                if isinstance(rule, dict)
+                else rule
+                for stage, rule in rules.items()
+            }
+        data[rules_key] = rules
+        return data
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkflowSettings:
