@@ -27,4 +27,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             request, store=wiring.documents(settings), ledger=wiring.ledger(settings), policy=policy, fetch=fetch
         )
     logger.info("release validated", extra={"jobs": len(result.items), "warnings": len(result.warnings)})
-    return result.model_dump(mode="json")
+    return result.for_state()

@@ -10,11 +10,13 @@ import pytest
 from eksd_adopt.events import InMemoryPublisher
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
 from eksd_adopt.plan import ArchiveCopyJob, CopyPlan, ImageCopyJob
+from eksd_adopt.release.validate import Finding, Severity
 from eksd_adopt.workflow.checks import load_staged_images, verify_staged
 from eksd_adopt.workflow.errors import ArtifactMissingError, VerificationFailedError, WorkflowInputError
 from eksd_adopt.workflow.models import ReleaseRef
 from eksd_adopt.workflow.plans import job_items, load_plan, mirror_request, store_plan
 from eksd_adopt.workflow.ports import PlatformInfo
+from eksd_adopt.workflow.steps import ValidateResult
 from tests.unit.workflow.test_use_cases import FakeStore
 
 DIGEST = "sha256:" + "d" * 64
@@ -166,3 +168,16 @@ def test_verify_fails_an_image_whose_staging_tag_is_missing() -> None:
     store.put("m.yaml", MANIFEST)
     with pytest.raises(VerificationFailedError, match="pause:v1-eks-1-20-9 is not in the registry"):
         verify(plan(known_digest=None), FakeArtifacts({}), store)
+
+
+def test_validate_answers_with_a_bounded_list_of_warnings() -> None:
+    store = FakeStore()
+    ref = store_plan(plan(), store)
+    warnings = [
+        Finding(location=f"asset {n}", message="no imageDigest", severity=Severity.WARNING, rule="r") for n in range(30)
+    ]
+    result = ValidateResult(
+        release=ReleaseRef(release_id="1-20-9", channel="1-20", number=9), plan=ref, items=[], warnings=warnings
+    )
+    answer = result.for_state()
+    assert len(answer["warnings"]) == 20 and answer["warnings_total"] == 30

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,8 @@ from eksd_adopt.workflow.manifests import manifest_key
 from eksd_adopt.workflow.models import STAGING, ReleaseRef, WorkflowInput
 from eksd_adopt.workflow.plans import UPSTREAM, JobItem, PlanRef, job_items, store_plan
 from eksd_adopt.workflow.ports import DocumentStore
+
+STATE_WARNINGS = 20  # warnings listed in Validate's answer; the rest are counted (all are logged)
 
 
 class ValidateRequest(WorkflowInput):
@@ -33,6 +36,13 @@ class ValidateResult(BaseModel):
     plan: PlanRef
     items: list[JobItem]
     warnings: list[Finding] = Field(default_factory=list)
+
+    def for_state(self) -> dict[str, Any]:
+        """The Lambda's answer: bounded like the state (a warning per asset would grow with the release)."""
+        answer = self.model_dump(mode="json", exclude={"warnings"})
+        answer["warnings"] = [w.model_dump(mode="json") for w in self.warnings[:STATE_WARNINGS]]
+        answer["warnings_total"] = len(self.warnings)
+        return answer
 
 
 def validate_and_plan(
