@@ -29,6 +29,9 @@ class DeploymentSettings(BaseModel):
     # (their own identity policies must also allow the endpoint; README, "Deploying").
     approver_accounts: tuple[str, ...] = ()
     approver_principals: tuple[str, ...] = ()
+    # Approver roles whose sessions are distinct people (IAM Identity Center permission-set roles, or a trust
+    # policy pinning sts:RoleSessionName): each session counts as one approver. Any other role counts once.
+    approver_session_roles: tuple[str, ...] = ()
 
     @field_validator("approver_accounts")
     @classmethod
@@ -46,9 +49,6 @@ class DeploymentSettings(BaseModel):
         if bad:
             raise ValueError(f"approverPrincipals must be IAM role or user ARNs, not {', '.join(map(repr, bad))}")
         return arns
-    # Approver roles whose sessions are distinct people (IAM Identity Center permission-set roles, or a trust
-    # policy pinning sts:RoleSessionName): each session counts as one approver. Any other role counts once.
-    approver_session_roles: tuple[str, ...] = ()
 
     @field_validator("subscriber_accounts")
     @classmethod
