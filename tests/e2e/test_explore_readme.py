@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 SECTION = "## Exploring the local services"
 ALICE = "arn:aws:sts::123456789012:assumed-role/ReleaseApprovers/alice"
 BOB = "arn:aws:sts::123456789012:assumed-role/Developers/bob"
+ALICE_ROLE = "arn:aws:iam::123456789012:role/ReleaseApprovers"  # what her session counts as (one vote per role)
 
 # What the README's block must say, shell by shell; the checks below follow this order.
 EXPECTED_BLOCK = [
@@ -235,7 +236,9 @@ def test_the_readme_exploring_section_works_as_written(
     assert status("1-20-1") == "awaiting_approval"
     # alice approves: promoted, and prod points at it
     approved = next_command("2")
-    assert approved.code == 0 and f"approved by {ALICE} (1/1, gate approved)" in approved.out, approved.out
+    assert (
+        approved.code == 0 and f"approved by {ALICE} (counts as {ALICE_ROLE}) (1/1, gate approved)" in approved.out
+    ), approved.out
     _wait("1-20-1 promoted", lambda: status("1-20-1") == "promoted" and pointer() == "1-20-1")
     # another release, with a Kubernetes patch: followed to the gate
     published = next_command("2")
