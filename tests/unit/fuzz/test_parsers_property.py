@@ -20,8 +20,13 @@ from tests.conftest import TESTDATA
 BASE = yaml.safe_load((TESTDATA / "kubernetes-1-20-eks-1.yaml").read_text())
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+# Integers a Go int holds: longer ones are refused at load (see test_overlong_integers_are_refused_before_conversion).
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )

@@ -12,6 +12,7 @@ from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.errors import EksdAdoptError
 from eksd_adopt.fetch import DocumentFetcher
 from eksd_adopt.policy import UpstreamPolicy
+from eksd_adopt.release.yamlsafe import read_document_file
 
 # Exit codes: 0 success, 1 the input is invalid / the operation failed, 2 usage or I/O error.
 EXIT_INVALID = 1
@@ -53,11 +54,7 @@ def read_manifest_bytes(source: str, policy: UpstreamPolicy, endpoints: Endpoint
         if source.startswith(("http://", "https://")):
             fetcher = DocumentFetcher(policy.manifest_hosts, endpoints)
             return fetcher.fetch(source, max_bytes=policy.max_manifest_bytes)
-        path = Path(source)
-        size = path.stat().st_size
-        if size > policy.max_manifest_bytes:
-            fail(f"{source} is {size} bytes, over the {policy.max_manifest_bytes}-byte limit", EXIT_USAGE)
-        return path.read_bytes()
+        return read_document_file(Path(source), max_bytes=policy.max_manifest_bytes)
     except OSError as exc:
         fail(f"cannot read {source}: {exc.strerror or exc}", EXIT_USAGE)
     except EksdAdoptError as exc:
