@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from eksd_adopt.policy import url_path
 from eksd_adopt.reference import ImageReference
 
 if TYPE_CHECKING:  # the jobs alone (what a mirror function reads) need no release models
@@ -70,39 +70,44 @@ def stage_repository(prefix: str, stage: str, upstream_repository: str) -> str:
 def plan_release(release: Release, *, prefix: str, stage: str = "staging") -> CopyPlan:
     """Copy jobs for a *validated* release, sorted so that the same manifest always gives the same plan.
 
-    Upstream lists components in random order (a Go map), so order comes from the targets.
+    Upstream lists components in random order (a Go map), so order comes from the targets. An image
+    or archive listed twice is copied once; two entries that disagree about one target (which the
+    validator refuses) raise ValueError rather than one silently winning.
     """
     images: dict[str, ImageCopyJob] = {}
     for component, asset in release.image_assets():
         assert asset.image and asset.image.uri and asset.name and component.name  # guaranteed by validation
         reference = ImageReference.parse(asset.image.uri)
-        assert reference.tag
+        if not reference.tag or reference.digest:
+            raise ValueError(f"{asset.name}: {asset.image.uri!r} must name a tag and no digest")
         job = ImageCopyJob(
             component=component.name,
             asset=asset.name,
-            source=str(ImageReference(reference.host, reference.repository, reference.tag)),
+            source=str(reference),
             known_digest=asset.image.image_digest,
             target_repository=stage_repository(prefix, stage, reference.repository),
             tag=reference.tag,
             arch=tuple(asset.arch or ()),
         )
-        images.setdefault(f"{job.target_repository}:{job.tag}", job)
-    archives: list[ArchiveCopyJob] = []
+        first = images.setdefault(f"{job.target_repository}:{job.tag}", job)
+        if (first.source, first.known_digest) != (job.source, job.known_digest):
+            raise ValueError(f"{first.asset} and {job.asset} disagree about {job.target_repository}:{job.tag}")
+    archives: dict[str, ArchiveCopyJob] = {}
     key_prefix = stage_key_prefix(prefix, stage, release.channel, release.number)
     upstream_prefix = f"/kubernetes-{release.channel}/releases/{release.number}/"
     for component, asset in release.archive_assets():
         assert asset.archive and asset.archive.uri and asset.name and component.name
-        path = urlsplit(asset.archive.uri).path
-        archives.append(
-            ArchiveCopyJob(
-                component=component.name,
-                asset=asset.name,
-                source_url=asset.archive.uri,
-                sha256=asset.archive.sha256 or "",
-                sha512=asset.archive.sha512 or "",
-                target_key=key_prefix + path.removeprefix(upstream_prefix),
-            )
+        archive = ArchiveCopyJob(
+            component=component.name,
+            asset=asset.name,
+            source_url=asset.archive.uri,
+            sha256=asset.archive.sha256 or "",
+            sha512=asset.archive.sha512 or "",
+            target_key=key_prefix + url_path(asset.archive.uri).removeprefix(upstream_prefix),
         )
+        first_archive = archives.setdefault(archive.target_key, archive)
+        if (first_archive.sha256, first_archive.sha512) != (archive.sha256, archive.sha512):
+            raise ValueError(f"{first_archive.asset} and {archive.asset} disagree about {archive.target_key}")
     return CopyPlan(
         release_id=release.release_id,
         channel=release.channel,
@@ -110,5 +115,5 @@ def plan_release(release: Release, *, prefix: str, stage: str = "staging") -> Co
         stage=stage,
         prefix=prefix.strip("/"),
         images=tuple(sorted(images.values(), key=lambda j: (j.target_repository, j.tag))),
-        archives=tuple(sorted(archives, key=lambda j: j.target_key)),
+        archives=tuple(sorted(archives.values(), key=lambda j: j.target_key)),
     )

@@ -28,6 +28,7 @@ from eksd_adopt.archives.store import META_SHA256, META_SHA512, ArchiveStore, Up
 from eksd_adopt.endpoints import EndpointMap, check_upstream_url
 from eksd_adopt.errors import FetchError, UpstreamNotFoundError
 from eksd_adopt.plan import ArchiveCopyJob
+from eksd_adopt.policy import SHA256_HEX, SHA512_HEX, https_url_problem
 from eksd_adopt.retry import RetryPolicy, TransientError, raise_for_transient
 
 logger = Logger(child=True)
@@ -36,8 +37,8 @@ MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB
 DEFAULT_MAX_ARCHIVE_BYTES = 8 * 1024 * MIB  # the largest EKS-D archive is well under 1 GiB
 READ_CHUNK = MIB
-_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "sha512": re.compile(r"^[0-9a-f]{128}$")}
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_HEX = {"sha256": SHA256_HEX, "sha512": SHA512_HEX}
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)", re.ASCII)
 
 ProgressCallback = Callable[[ArchiveCopyJob, int], None]  # (job, bytes just received); may go back on restart
 
@@ -197,10 +198,18 @@ def _content_type(job: ArchiveCopyJob) -> str:
 
 
 def check_job(job: ArchiveCopyJob, *, allowed_hosts: Iterable[str], key_prefix: str | None = None) -> None:
-    """Refuse a job before any connection: digests not lower-case hex, a URL off the allow-list, a stray key."""
+    """Refuse a job before any connection: digests not lower-case hex, a URL off the allow-list, a stray key.
+
+    The URL check is the validator's (:func:`eksd_adopt.policy.https_url_problem`), so a manifest
+    that validates never has an archive refused here on shape.
+    """
     for name in ("sha256", "sha512"):
-        if not _HEX[name].match(getattr(job, name)):
+        if not _HEX[name].fullmatch(getattr(job, name)):
             raise InvalidArchiveJobError(f"{job.asset}: {name} {getattr(job, name)!r} is not a lower-case hex digest")
+    allowed_hosts = frozenset(allowed_hosts)
+    problem = https_url_problem(job.source_url, allowed_hosts)
+    if problem is not None:
+        raise FetchError(f"refusing {job.source_url[:200]!r}: {problem}")
     check_upstream_url(job.source_url, allowed_hosts)
     key = job.target_key
     if not key or key.startswith("/") or key.endswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
@@ -341,7 +350,7 @@ class ArchiveCopier:
 
 
 def _range_start(response: httpx.Response) -> int | None:
-    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
     return int(match.group(1)) if match else None
 
 

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.errors import EksdAdoptError
@@ -30,7 +31,8 @@ EndpointOption = typer.Option(
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escape: messages quote upstream text, and "[/x]" in it must print, not be read as rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

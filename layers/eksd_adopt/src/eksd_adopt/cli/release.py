@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from eksd_adopt.cli.common import (
@@ -60,14 +61,18 @@ def validate(
             "valid": ok,
             "release": report.release.release_id if report.release else None,
             "kubernetesVersion": report.release.kubernetes_version if report.release else None,
+            "errorCount": report.error_count,
+            "warningCount": report.warning_count,
             "findings": [f.model_dump(mode="json") for f in report.findings],
         }
         console.print_json(json.dumps(payload))
     else:
         for finding in report.findings:
             colour = "red" if finding.severity == "error" else "yellow"
+            # escape: locations and messages quote the manifest, whose "[...]" must not be read as markup.
             console.print(
-                f"[{colour}]{finding.severity.value}[/]: {finding.location}: {finding.message} [dim]({finding.rule})[/]",
+                f"[{colour}]{finding.severity.value}[/]: {escape(finding.location)}: {escape(finding.message)}"
+                f" [dim]({finding.rule})[/]",
                 highlight=False,
             )
         release = report.release
@@ -78,7 +83,8 @@ def validate(
         )
         verdict = "[green]valid[/]" if ok else "[red]invalid[/]"
         console.print(
-            f"{summary}: {verdict}, {len(report.errors)} error(s), {len(report.warnings)} warning(s)", highlight=False
+            f"{escape(summary)}: {verdict}, {report.error_count} error(s), {report.warning_count} warning(s)",
+            highlight=False,
         )
     if not ok:
         raise typer.Exit(EXIT_INVALID)
@@ -96,7 +102,7 @@ def plan(
     report = _validate(source, policy, endpoint)
     if not report.ok() or report.release is None:
         for finding in report.errors:
-            console.print(f"[red]error[/]: {finding.location}: {finding.message}", highlight=False)
+            console.print(f"[red]error[/]: {escape(finding.location)}: {escape(finding.message)}", highlight=False)
         fail(f"{source} is not a valid release manifest; nothing to plan", EXIT_INVALID)
     copy_plan = plan_release(report.release, prefix=prefix, stage=stage)
     if output is PlanFormat.JSON:
@@ -105,15 +111,26 @@ def plan(
     images = Table(title=f"{copy_plan.release_id}: {len(copy_plan.images)} images", show_lines=False)
     for column in ("component", "source", "digest", "target"):
         images.add_column(column, overflow="fold")
+    # Cells are rich markup: escape what the manifest named (a component may be called "[/x]").
     for job in copy_plan.images:
         images.add_row(
-            job.component, job.source, job.known_digest or "(resolve at copy)", f"{job.target_repository}:{job.tag}"
+            *map(
+                escape,
+                (
+                    job.component,
+                    job.source,
+                    job.known_digest or "(resolve at copy)",
+                    f"{job.target_repository}:{job.tag}",
+                ),
+            )
         )
     archives = Table(title=f"{copy_plan.release_id}: {len(copy_plan.archives)} archives")
     for column in ("component", "source", "sha256", "target key"):
         archives.add_column(column, overflow="fold")
     for archive in copy_plan.archives:
-        archives.add_row(archive.component, archive.source_url, archive.sha256[:12] + "…", archive.target_key)
+        archives.add_row(
+            *map(escape, (archive.component, archive.source_url, archive.sha256[:12] + "…", archive.target_key))
+        )
     console.print(images)
     console.print(archives)
 

@@ -5,6 +5,10 @@ optional here because upstream's CRD has no ``required`` lists: the stricter rul
 :mod:`eksd_adopt.release.validate`, where each can be reported with its location. Models accept
 unknown fields so the validator can report all of them at once (as errors by default, as upstream's
 strict parser does, or as warnings when the policy says so).
+
+Types are strict, as upstream's Go struct (aws/eks-distro-build-tooling, release/api/v1alpha1) is:
+``number`` is a Go ``int``, so ``number: '1'``, ``number: true`` or ``number: 1.0`` are refused rather
+than coerced, and a string field takes a string only.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 API_VERSION = "distro.eks.amazonaws.com/v1alpha1"
 
@@ -34,55 +38,55 @@ class OperatingSystem(StrEnum):
 
 
 class ObjectMeta(_UpstreamModel):
-    name: str | None = None
-    namespace: str | None = None
-    creation_timestamp: str | None = Field(default=None, alias="creationTimestamp")
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
+    name: StrictStr | None = None
+    namespace: StrictStr | None = None
+    creation_timestamp: StrictStr | None = Field(default=None, alias="creationTimestamp")
+    labels: dict[StrictStr, StrictStr] | None = None
+    annotations: dict[StrictStr, StrictStr] | None = None
 
 
 class Image(_UpstreamModel):
-    uri: str | None = None
-    image_digest: str | None = Field(default=None, alias="imageDigest")
+    uri: StrictStr | None = None
+    image_digest: StrictStr | None = Field(default=None, alias="imageDigest")
 
 
 class Archive(_UpstreamModel):
-    uri: str | None = None
-    sha256: str | None = None
-    sha512: str | None = None
+    uri: StrictStr | None = None
+    sha256: StrictStr | None = None
+    sha512: StrictStr | None = None
 
 
 class Asset(_UpstreamModel):
-    name: str | None = None
+    name: StrictStr | None = None
     type: AssetType | None = None
-    description: str | None = None
+    description: StrictStr | None = None
     os: OperatingSystem | None = None
-    arch: list[str] | None = None
+    arch: list[StrictStr] | None = None
     image: Image | None = None
     archive: Archive | None = None
 
 
 class Component(_UpstreamModel):
-    name: str | None = None
-    git_commit: str | None = Field(default=None, alias="gitCommit")
-    git_tag: str | None = Field(default=None, alias="gitTag")
+    name: StrictStr | None = None
+    git_commit: StrictStr | None = Field(default=None, alias="gitCommit")
+    git_tag: StrictStr | None = Field(default=None, alias="gitTag")
     assets: list[Asset] = Field(default_factory=list)
 
 
 class ReleaseSpec(_UpstreamModel):
-    channel: str | None = None
-    number: int | None = None
-    build_repo_commit: str | None = Field(default=None, alias="buildRepoCommit")
+    channel: StrictStr | None = None
+    number: StrictInt | None = None
+    build_repo_commit: StrictStr | None = Field(default=None, alias="buildRepoCommit")
 
 
 class ReleaseStatus(_UpstreamModel):
-    date: str | None = None
+    date: StrictStr | None = None
     components: list[Component] = Field(default_factory=list)
 
 
 class Release(_UpstreamModel):
-    api_version: str | None = Field(default=None, alias="apiVersion")
-    kind: str | None = None
+    api_version: StrictStr | None = Field(default=None, alias="apiVersion")
+    kind: StrictStr | None = None
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ReleaseSpec = Field(default_factory=ReleaseSpec)
     status: ReleaseStatus = Field(default_factory=ReleaseStatus)
@@ -120,19 +124,19 @@ class Release(_UpstreamModel):
 
 
 class ReleaseChannelSpec(_UpstreamModel):
-    sns_topic_arn: str | None = Field(default=None, alias="snsTopicARN")
+    sns_topic_arn: StrictStr | None = Field(default=None, alias="snsTopicARN")
 
 
 class ReleaseChannelStatus(_UpstreamModel):
-    active: bool | None = None
-    latest_release: int | None = Field(default=None, alias="latestRelease")
+    active: StrictBool | None = None
+    latest_release: StrictInt | None = Field(default=None, alias="latestRelease")
 
 
 class ReleaseChannel(_UpstreamModel):
     """``releasechannels/<ch>.yaml``: the newest release number of a channel, overwritten on every release."""
 
-    api_version: str | None = Field(default=None, alias="apiVersion")
-    kind: str | None = None
+    api_version: StrictStr | None = Field(default=None, alias="apiVersion")
+    kind: StrictStr | None = None
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ReleaseChannelSpec = Field(default_factory=ReleaseChannelSpec)
     status: ReleaseChannelStatus = Field(default_factory=ReleaseChannelStatus)
