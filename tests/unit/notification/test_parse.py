@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -123,3 +124,78 @@ def test_garbage_gives_a_clear_error_never_a_guess(message: str, subject: str | 
 def test_malformed_envelopes(envelope: str, error: str) -> None:
     with pytest.raises(NotificationError, match=error):
         parse_envelope(envelope, topic_arn=DEFAULT_TOPIC_ARN)
+
+
+# --- Hostile announcements: ASCII digits only, bounded numbers, bounded JSON ---------------------------
+
+
+@pytest.mark.reliability(
+    area="notification",
+    fault="non-ASCII digits in a release tag or subject channel (\\d is Unicode)",
+    expected="never read as a release: only ASCII digits count",
+)
+@pytest.mark.parametrize(
+    ("message", "subject"),
+    [
+        ("Amazon EKS Distro v1-2\u0668-eks-21 is now available.", None),  # ARABIC-INDIC DIGIT EIGHT
+        ("Amazon EKS Distro v1-28-eks-\uff12\uff11 is now available.", None),  # FULLWIDTH DIGITS
+        ("A new minor.", "New Release of EKS-D v1-\u0662\u0669"),
+        ("Kubernetes version 1.\u0663\u0660 is supported.", None),
+    ],
+)
+def test_non_ascii_digits_are_not_digits(message: str, subject: str | None) -> None:
+    with pytest.raises(NotificationError, match="names no EKS-D release"):
+        parse_announcement(message, subject=subject)
+
+
+@pytest.mark.reliability(
+    area="notification",
+    fault="5,000-digit release number, a channel with 400-digit parts or a leading zero",
+    expected="clear error (exit 1), no ValueError traceback",
+)
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ("Amazon EKS Distro v1-28-eks-" + "9" * 5000 + " is now available.", "out of range"),
+        ("Amazon EKS Distro v1-28-eks-" + "9" * 19 + " is now available.", "out of range"),
+        ("Amazon EKS Distro v" + "1" * 400 + "-28-eks-1 is now available.", "not a release channel"),
+        ("Amazon EKS Distro v01-28-eks-1 is now available.", "not a release channel"),
+        ("Amazon EKS Distro v1." + "2" * 5000 + "-3 is now available.", "not a release channel"),
+    ],
+)
+def test_numbers_out_of_range_are_clear_errors(message: str, error: str, observed: Callable[[str], None]) -> None:
+    with pytest.raises(NotificationError, match=error) as info:
+        parse_announcement(message)
+    observed(str(info.value))
+
+
+@pytest.mark.reliability(
+    area="notification",
+    fault="envelope: 100,000 nested arrays, a 5,000-digit integer, 1 MiB of JSON",
+    expected="clear error (exit 1) before or while parsing, no RecursionError or ValueError traceback",
+)
+@pytest.mark.parametrize(
+    ("envelope", "error"),
+    [
+        ('{"Message": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests deeper than"),
+        ('{"a": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}", "nests deeper than"),
+        ('{"Type": "Notification", "X": ' + "1" * 5000 + "}", "integer of 5000 digits"),
+        ('{"Message": "' + "x" * (1024 * 1024) + '"}', "longer than"),
+    ],
+)
+def test_hostile_envelopes_are_clear_errors(envelope: str, error: str, observed: Callable[[str], None]) -> None:
+    with pytest.raises(NotificationError, match=error) as info:
+        parse_envelope(envelope, topic_arn=DEFAULT_TOPIC_ARN)
+    observed(str(info.value)[:120])
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    message = "Amazon EKS Distro v1-28-eks-21 is now available. " + "[{" * 100
+    parsed = parse_envelope(json.dumps(_envelope(message)), topic_arn=DEFAULT_TOPIC_ARN)
+    assert (parsed.channel, parsed.number) == ("1-28", 21)
+
+
+def test_a_message_id_that_is_no_uuid_is_not_kept() -> None:
+    envelope = _envelope("Amazon EKS Distro v1-28-eks-21 is now available.")
+    envelope["MessageId"] = "x" * 10_000
+    assert parse_envelope(envelope, topic_arn=DEFAULT_TOPIC_ARN).message_id is None
