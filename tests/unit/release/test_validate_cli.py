@@ -56,6 +56,19 @@ def test_markup_in_a_manifest_is_printed_as_text(tmp_path: Path) -> None:
     assert "[/etcd]" in result.output
 
 
+@pytest.mark.reliability(
+    area="cli",
+    fault="validate https://host:99999/..., https://host:abc/... (urlsplit raises ValueError)",
+    expected="exit 2 naming the port, no traceback, no connection",
+)
+@pytest.mark.parametrize("port", ["99999", "abc"])
+def test_validate_a_url_with_an_invalid_port_exits_2(port: str, observed: Callable[[str], None]) -> None:
+    result = _run("validate", f"https://distro.eks.amazonaws.com:{port}/kubernetes-1-20/kubernetes-1-20-eks-1.yaml")
+    assert result.exit_code == 2
+    assert "Port" in result.output
+    observed(" ".join(result.output.split()))
+
+
 def test_validate_json_lists_a_bounded_number_of_findings_with_the_totals(tmp_path: Path) -> None:
     path = tmp_path / "many.yaml"
     path.write_text(BASE + "".join(f"k{i}: 0\n" for i in range(5000)))
