@@ -5,7 +5,10 @@ digests are computed while streaming. Nothing unverified is ever left behind: a 
 or a failure aborts the multipart upload before it is completed, so no object appears. An
 interrupted download continues where it stopped (``Range``) into the same upload with the same
 hash state; a server that ignores ``Range`` makes the copy start over from byte 0.
-Memory stays at a few part sizes whatever the archive's size.
+Memory stays at a few part sizes whatever the archive's size, and time is bounded besides the
+per-read timeout: the whole copy, retries and resumes included, must end within an allowance plus
+its size at ``min_throughput`` (:mod:`eksd_adopt.deadline`; the socket is shut when it passes), so a
+CDN that trickles a byte a second is given up instead of waited on for days.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from tenacity import RetryCallState
 
 from eksd_adopt.archives.errors import ArchiveChecksumError, ArchiveUnavailableError, InvalidArchiveJobError
 from eksd_adopt.archives.hashing import DualHasher
+from eksd_adopt.archives.settings import DEFAULT_ARCHIVE_DEADLINE
 from eksd_adopt.archives.store import META_SHA256, META_SHA512, ArchiveStore, UploadedPart
+from eksd_adopt.deadline import TransferDeadline, Watch, watch
 from eksd_adopt.endpoints import EndpointMap, check_upstream_url
 from eksd_adopt.errors import FetchError, UpstreamNotFoundError
+from eksd_adopt.fetch import content_length, guarded_stream
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.policy import SHA256_HEX, SHA512_HEX, https_url_problem
 from eksd_adopt.retry import RetryPolicy, TransientError, raise_for_transient
@@ -122,6 +128,7 @@ class _Transfer:
         self.part_size = part_size
         self.max_bytes = max_bytes
         self.received = 0
+        self.size: int | None = None  # the whole archive's, once an answer has said it
         self.resumed = False
         self.hasher = DualHasher()
         self.buffer = bytearray()
@@ -234,6 +241,7 @@ class ArchiveCopier:
         timeout: float = 30.0,
         key_prefix: str | None = None,
         on_progress: ProgressCallback | None = None,
+        deadline: TransferDeadline = DEFAULT_ARCHIVE_DEADLINE,
     ) -> None:
         if part_size < 1:
             raise ValueError("part_size must be positive")
@@ -246,6 +254,7 @@ class ArchiveCopier:
         self.max_bytes = max_bytes
         self.key_prefix = key_prefix
         self.on_progress = on_progress
+        self.deadline = deadline
 
     def copy(self, job: ArchiveCopyJob) -> ArchiveCopyResult:
         """Copy one archive, or skip it when the bucket already has it with the same checksums.
@@ -299,23 +308,43 @@ class ArchiveCopier:
                 extra={"url": job.source_url, "received": transfer.received, "error": repr(exc)},
             )
 
-        try:
-            for attempt in self.retry.retrying_with_progress(lambda: transfer.received, on_retry):
-                with attempt:
-                    self._pull(job, transfer)
-        except (TransientError, httpx.TransportError) as exc:
-            raise ArchiveUnavailableError(
-                f"{job.asset} ({job.source_url}): {type(exc).__name__}: {exc} "
-                f"(gave up after retries at byte {transfer.received})"
-            ) from exc
+        # One deadline for the whole copy: the allowance until the first answer says the size, then
+        # that size's; retries, their backoff and resumes all count.
+        with watch(self.deadline.seconds_for(0)) as deadline:
+            try:
+                for attempt in self.retry.retrying_with_progress(lambda: transfer.received, on_retry):
+                    with attempt:
+                        self._check_deadline(job, transfer, deadline)
+                        try:
+                            self._pull(job, transfer, deadline)
+                        finally:
+                            # Cut at the deadline, a read fails (or a body without a length ends short):
+                            # that is the deadline's error, not one to retry.
+                            self._check_deadline(job, transfer, deadline)
+            except (TransientError, httpx.TransportError) as exc:
+                raise ArchiveUnavailableError(
+                    f"{job.asset} ({job.source_url}): {type(exc).__name__}: {exc} "
+                    f"(gave up after retries at byte {transfer.received})"
+                ) from exc
 
-    def _pull(self, job: ArchiveCopyJob, transfer: _Transfer) -> None:
+    def _check_deadline(self, job: ArchiveCopyJob, transfer: _Transfer, deadline: Watch) -> None:
+        if deadline.expired:
+            # ArchiveUnavailableError: not retried here (the time is up), retried by the workflow later.
+            raise ArchiveUnavailableError(
+                f"{job.asset} ({job.source_url}): {self.deadline.describe(transfer.size or 0)}"
+                f" (gave up at byte {transfer.received})"
+            )
+
+    def _pull(self, job: ArchiveCopyJob, transfer: _Transfer, deadline: Watch) -> None:
         """One GET: from the first byte, or from where the last attempt stopped."""
-        headers = {"Accept-Encoding": "identity"}  # the digests are of the file's bytes, not a re-encoding
+        # guarded_stream asks for identity (the digests are of the file's bytes, not a re-encoding)
+        # and lets the deadline shut the connection.
+        headers = {}
         offset = transfer.received
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        with self.client.stream("GET", self.endpoints.map_url(job.source_url), headers=headers) as response:
+        url = self.endpoints.map_url(job.source_url)
+        with guarded_stream(self.client, url, deadline, headers) as response:
             raise_for_transient(response, job.source_url)
             status = response.status_code
             if status in (403, 404):
@@ -334,7 +363,11 @@ class ArchiveCopier:
                     raise TransientError(f"{job.source_url}: HTTP {status} to a Range request")
             elif status != 200:
                 raise FetchError(f"{job.source_url}: unexpected HTTP {status}")
-            declared = int(response.headers.get("content-length") or 0)
+            declared = content_length(response.headers, job.source_url)
+            if transfer.size is None:
+                transfer.size = transfer.received + declared if declared is not None else self.max_bytes
+                deadline.reset(self.deadline.seconds_for(transfer.size))
+            declared = declared or 0
             if transfer.received + declared > self.max_bytes:
                 raise FetchError(
                     f"{job.source_url}: {transfer.received + declared} bytes is over the {self.max_bytes}-byte limit"

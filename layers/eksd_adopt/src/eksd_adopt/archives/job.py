@@ -41,5 +41,6 @@ def run_archive_job(
             client=client,
             part_size=settings.part_size,
             key_prefix=settings.key_prefix,
+            deadline=settings.deadline,
         )
         return copier.copy(job)

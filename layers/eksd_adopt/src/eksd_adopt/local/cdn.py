@@ -6,7 +6,7 @@ mirror reaches it through the ``--endpoint distro.eks.amazonaws.com=<base URL>``
 
 Faults are switched on at run time (:meth:`LocalCdn.inject`) or decided per request by a hook,
 so tests can make the CDN misbehave the way a real one does: a body cut short, a connection
-reset, wrong bytes, a 5xx, a stall, a server that ignores ``Range``.
+reset, wrong bytes, a 5xx, a stall, a trickle, a server that ignores ``Range``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Fault(StrEnum):
     WRONG_BYTES = "wrong-bytes"  # the byte at `after_bytes` is flipped; length unchanged
     ERROR_500 = "500"  # HTTP 500 (with Retry-After if `retry_after` is set)
     SLOW = "slow"  # stall `delay` seconds after `after_bytes` bytes, then carry on
+    TRICKLE = "trickle"  # `after_bytes` bytes, then one byte every `delay` seconds (no read ever times out)
     IGNORE_RANGE = "ignore-range"  # answer 200 with the whole file even when a Range was asked for
 
 
@@ -175,6 +176,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(rule.delay)
             self._copy(body, length - cut)
+            return
+        if rule.fault is Fault.TRICKLE:
+            self._copy(body, cut)
+            try:
+                for _ in range(length - cut):
+                    self.wfile.flush()
+                    time.sleep(rule.delay)
+                    self._copy(body, 1)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up on the trickle
             return
         if rule.fault is Fault.WRONG_BYTES:
             self._copy(body, cut)
