@@ -23,7 +23,7 @@ class DeploymentSettings(BaseModel):
     subscriber_org_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
     # Intake: which channels to adopt (an explicit list wins over "every channel from this minor on").
     tracked_channels: tuple[str, ...] = ()
-    track_from_minor: str | None = Field(default="1-30", pattern=r"^\d+-\d+$")
+    track_from_minor: str | None = Field(default="1-30", pattern=r"^[0-9]+-[0-9]+$")  # not \d: Unicode in Rust
     reconcile_minutes: int = Field(default=15, ge=1, le=1440)
     # Approvers outside this account: the endpoint's resource policy admits these accounts or principals
     # (their own identity policies must also allow the endpoint; README, "Deploying").

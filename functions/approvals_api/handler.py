@@ -34,7 +34,7 @@ class DecisionBody(BaseModel):
 
 class RollbackBody(BaseModel):
     stage: str = Field(min_length=1)
-    channel: str = Field(pattern=r"^\d+-\d+$")
+    channel: str = Field(pattern=r"^[0-9]+-[0-9]+$")  # [0-9]: pydantic's (Rust) \d is Unicode
     to: int = Field(ge=1)
 
 

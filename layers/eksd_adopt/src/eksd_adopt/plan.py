@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from eksd_adopt.policy import url_path
-from eksd_adopt.reference import ImageReference
+from eksd_adopt.reference import ImageReference, check_digest
 
 if TYPE_CHECKING:  # the jobs alone (what a mirror function reads) need no release models
     from eksd_adopt.release.model import Release
@@ -26,6 +26,12 @@ class ImageCopyJob(BaseModel):
     target_repository: str  # <prefix>/<stage>/<upstream path>
     tag: str
     arch: tuple[str, ...] = ()
+
+    @field_validator("known_digest")
+    @classmethod
+    def _whole_digest(cls, value: str | None) -> str | None:
+        # A job also arrives from the stored plan document: its digest goes into registry request paths.
+        return None if value is None else check_digest(value, "known_digest")
 
     @property
     def source_reference(self) -> ImageReference:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -22,7 +23,8 @@ EndpointUrlOption = typer.Option(
     None, "--endpoint-url", help="The approvals endpoint (function URL); default: $EKSD_ADOPT_APPROVALS_URL."
 )
 RegionOption = typer.Option(None, "--region", help="Region to sign for; default: from the URL or $AWS_REGION.")
-_URL_REGION = re.compile(r"\.lambda-url\.([a-z0-9-]+)\.on\.aws")
+# A function URL's host, matched whole: a region found anywhere else in the URL is not the URL's.
+_URL_REGION = re.compile(r"[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws", re.ASCII)
 
 
 def _endpoint(url: str | None) -> str:
@@ -30,6 +32,12 @@ def _endpoint(url: str | None) -> str:
     if not value or not value.startswith(("http://", "https://")):
         fail("no approvals endpoint: pass --endpoint-url or set EKSD_ADOPT_APPROVALS_URL", EXIT_USAGE)
     return value.rstrip("/")
+
+
+def url_region(url: str) -> str | None:
+    """The region of a Lambda function URL, read from its host alone (None for any other URL)."""
+    match = _URL_REGION.fullmatch(urlsplit(url).hostname or "")
+    return match.group(1) if match else None
 
 
 def signed_request(method: str, url: str, body: dict[str, Any] | None = None, region: str | None = None) -> Any:
@@ -43,10 +51,7 @@ def signed_request(method: str, url: str, body: dict[str, Any] | None = None, re
     credentials = session.get_credentials()
     if credentials is None:
         fail("no AWS credentials found to sign the request (environment, profile or role)", EXIT_USAGE)
-    match = _URL_REGION.search(url)
-    signing_region = (
-        region or (match.group(1) if match else None) or session.get_config_variable("region") or "us-east-1"
-    )
+    signing_region = region or url_region(url) or session.get_config_variable("region") or "us-east-1"
     data = json.dumps(body).encode() if body is not None else b""
     request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
     SigV4Auth(credentials.get_frozen_credentials(), "lambda", signing_region).add_auth(request)

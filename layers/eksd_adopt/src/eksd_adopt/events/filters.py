@@ -24,9 +24,11 @@ from eksd_adopt.events.model import (
 # SNS refuses a filter policy whose values multiply out to more than 150 combinations.
 MAX_COMBINATIONS = 150
 
-_CHANNEL = re.compile(CHANNEL_PATTERN)
-_MINOR = re.compile(KUBERNETES_MINOR_PATTERN)
-_STAGE = re.compile(STAGE_PATTERN)
+# The model's patterns, ASCII-only and matched whole (fullmatch): Python's `$` also matches before a
+# final newline, so "1-30\n" would pass a plain match.
+_CHANNEL = re.compile(CHANNEL_PATTERN, re.ASCII)
+_MINOR = re.compile(KUBERNETES_MINOR_PATTERN, re.ASCII)
+_STAGE = re.compile(STAGE_PATTERN, re.ASCII)
 # ``promoted`` is accepted for ``release.promoted``, ``missed`` for ``notification.missed``.
 _SHORT_NAMES = {t.value.split(".", 1)[1]: t for t in EventType}
 
@@ -75,17 +77,17 @@ class EventFilter(BaseModel):
                 types.append(name if isinstance(name, EventType) else parse_event_type(name))
             except EventFilterError as exc:
                 problems.append(str(exc))
-        bad_channels = [c for c in channels if not _CHANNEL.match(c)]
+        bad_channels = [c for c in channels if not _CHANNEL.fullmatch(c)]
         if bad_channels:
             problems.append(
                 f"malformed channel {', '.join(map(repr, bad_channels))}; a channel is <major>-<minor>, e.g. 1-30"
             )
-        bad_minors = [m for m in kubernetes_minors if not _MINOR.match(m)]
+        bad_minors = [m for m in kubernetes_minors if not _MINOR.fullmatch(m)]
         if bad_minors:
             problems.append(
                 f"malformed Kubernetes minor {', '.join(map(repr, bad_minors))}; a minor is <major>.<minor>, e.g. 1.30"
             )
-        bad_stages = [s for s in stages if s != NO_STAGE and not _STAGE.match(s)]
+        bad_stages = [s for s in stages if s != NO_STAGE and not _STAGE.fullmatch(s)]
         if bad_stages:
             problems.append(
                 f"malformed stage {', '.join(map(repr, bad_stages))}; a stage matches {STAGE_PATTERN} "

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator, model_validator
 
 from eksd_adopt.intake.models import ChannelTracking
-from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+from eksd_adopt.policy import CHANNEL, DEFAULT_TOPIC_ARN
 from eksd_adopt.settings import UpstreamAccessSettings, split_list
-
-_CHANNEL = re.compile(r"^\d+-\d+$")
 
 
 class IntakeSettings(UpstreamAccessSettings):
     """Both handlers read the same model; each uses what it needs."""
 
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=3)
-    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", pattern=r"^arn:aws[\w-]*:states:")
+    # pydantic's patterns are Rust regexes, whose \w is Unicode: the partition is spelled out.
+    state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:")
     upstream_topic_arn: str = Field(
-        default=DEFAULT_TOPIC_ARN, alias="UPSTREAM_TOPIC_ARN", pattern=r"^arn:aws[\w-]*:sns:"
+        default=DEFAULT_TOPIC_ARN, alias="UPSTREAM_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:"
     )
     events_topic_arn: str | None = Field(default=None, alias="EVENTS_TOPIC_ARN")
     tracked_channels: tuple[str, ...] = Field(default=(), alias="TRACKED_CHANNELS")
@@ -43,7 +40,7 @@ class IntakeSettings(UpstreamAccessSettings):
     @field_validator("tracked_channels")
     @classmethod
     def _check_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [c for c in value if not _CHANNEL.match(c)]
+        bad = [c for c in value if not CHANNEL.fullmatch(c)]
         if bad:
             raise ValueError(f"TRACKED_CHANNELS: {bad} are not channels like 1-30")
         return value
@@ -51,7 +48,7 @@ class IntakeSettings(UpstreamAccessSettings):
     @field_validator("track_from_minor")
     @classmethod
     def _check_minor(cls, value: str | None) -> str | None:
-        if value is not None and not _CHANNEL.match(value):
+        if value is not None and not CHANNEL.fullmatch(value):
             raise ValueError(f"TRACK_FROM_MINOR: {value!r} is not a channel like 1-30")
         return value
 

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})", re.ASCII)  # whole, ASCII, int()-sized
 _COPY_CHUNK = 256 * 1024
 
 
@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """One byte range (``bytes=a-``, ``bytes=a-b``, ``bytes=-n``) clipped to the file, or None if unsatisfiable."""
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if not match or (not match.group(1) and not match.group(2)):
         return None
     first, last = match.groups()
