@@ -108,6 +108,7 @@ class ReconcileReport(BaseModel):
     detected: list[str] = Field(default_factory=list)  # new ledger entries (status ``detected``)
     results: list[AdoptResult] = Field(default_factory=list)
     missed: list[str] = Field(default_factory=list)  # acted on with no notification ever received
+    pending: list[str] = Field(default_factory=list)  # not started yet, left for a later run (grace, a live claim)
     errors: dict[str, str] = Field(default_factory=dict)  # channel or release id -> what went wrong
     started_at: datetime | None = None
 

@@ -197,17 +197,10 @@ class IntakeService:
     ) -> AdoptResult | None:
         if request.force:
             return None
-        newest = max(
-            (
-                r.number
-                for r in self.ledger.list(channel)
-                if r.status in STARTED_STATUSES and r.release_id != release_id
-            ),
-            default=None,
-        )
-        if newest is None or number > newest:
+        newest = self.ledger.newest(channel, statuses=STARTED_STATUSES, excluding=release_id, at_least=number)
+        if newest is None or number > newest.number:
             return None
-        problem = f"release {channel}-{newest} is already adopted; {release_id} is older (force to adopt it anyway)"
+        problem = f"release {newest.release_id} is already adopted; {release_id} is older (force to adopt it anyway)"
         record = self._record(
             release_id=release_id,
             channel=channel,
@@ -306,7 +299,12 @@ class IntakeService:
                 self.ledger.create(claimed)
             else:
                 self.ledger.update(
-                    release_id, **_claim_fields(claimed), execution_arn=None, failure_cause=None, announced=announced
+                    release_id,
+                    **_claim_fields(claimed),
+                    execution_arn=None,
+                    failure_cause=None,
+                    announced=announced,
+                    updated_at=self.clock(),
                 )
         else:
             name = execution_name(release_id)
@@ -315,7 +313,13 @@ class IntakeService:
             else:
                 # The record exists (or appeared since we looked): claim it only from detected/invalid.
                 try:
-                    self.ledger.update(release_id, expected=CLAIMABLE, **_claim_fields(claimed), announced=announced)
+                    self.ledger.update(
+                        release_id,
+                        expected=CLAIMABLE,
+                        **_claim_fields(claimed),
+                        announced=announced,
+                        updated_at=self.clock(),
+                    )
                 except LedgerConflictError:
                     return self._lost(release_id, request)
                 if request.message_id is not None:
@@ -357,7 +361,7 @@ class IntakeService:
         )
         started = self.starter.start(name, workflow_input)
         # No status condition: the workflow may already have moved the record on.
-        updated = self.ledger.update(record.release_id, execution_arn=started.execution_arn)
+        updated = self.ledger.update(record.release_id, execution_arn=started.execution_arn, updated_at=self.clock())
         self._publish(
             EventType.DETECTED,
             record,
@@ -397,6 +401,7 @@ class IntakeService:
                 manifest_sha256=record.manifest_sha256 or existing.manifest_sha256,
                 manifest_location=record.manifest_location,
                 announced=record.announced or existing.announced,
+                updated_at=self.clock(),
             )
         except LedgerConflictError:
             return None
@@ -471,21 +476,29 @@ class IntakeService:
         now = self.clock()
         report = ReconcileReport(started_at=now)
         report.channels, report.errors = self.tracked_channels()
-        for view in report.channels:
-            if not view.active:
-                continue
+        active = [view for view in report.channels if view.active]
+        for view in active:
             try:
                 report.detected += self._detect(view)
-                self._act_on_detected(view.channel, grace, report)
             except EksdAdoptError as exc:
                 report.errors[view.channel] = str(exc)
+        # One read for every channel's waiting records, rather than a query per channel on every run.
+        unstarted: dict[str, list[ReleaseRecord]] = {}
+        for record in self.ledger.unstarted():
+            unstarted.setdefault(record.channel, []).append(record)
+        for view in active:
+            try:
+                self._act_on_detected(unstarted.get(view.channel, []), grace, report)
+            except EksdAdoptError as exc:
+                report.errors.setdefault(view.channel, str(exc))
         return report
 
     def _detect(self, view: ChannelView) -> list[str]:
-        numbers = {r.number for r in self.ledger.list(view.channel)}
-        newest = max(numbers, default=None)
+        if self.ledger.get(ReleaseRecord.key(view.channel, view.latest_release)) is not None:
+            return []  # the usual answer, from one key lookup: the ledger has the channel's latest release
+        newest = self.ledger.newest(view.channel)
         # A channel never seen before starts at its latest release: history is not back-filled.
-        wanted = [view.latest_release] if newest is None else range(newest + 1, view.latest_release + 1)
+        wanted = [view.latest_release] if newest is None else range(newest.number + 1, view.latest_release + 1)
         detected = []
         for number in wanted:
             record = self._record(
@@ -499,10 +512,10 @@ class IntakeService:
                 detected.append(record.release_id)
         return detected
 
-    def _act_on_detected(self, channel: str, grace: timedelta, report: ReconcileReport) -> None:
+    def _act_on_detected(self, records: list[ReleaseRecord], grace: timedelta, report: ReconcileReport) -> None:
         now = self.clock()
         seen_before = now - grace
-        for record in self.ledger.list(channel):  # newest first: older ones then count as superseded
+        for record in records:  # newest first: older ones then count as superseded
             waiting = record.status is ReleaseStatus.DETECTED and record.created_at <= seen_before
             stuck = (
                 record.status is ReleaseStatus.ADOPTING
@@ -510,6 +523,7 @@ class IntakeService:
                 and now - record.updated_at > STALE_START
             )
             if not (waiting or stuck):
+                report.pending.append(record.release_id)
                 continue
             try:
                 result = self.adopt(AdoptRequest(channel=record.channel, number=record.number))

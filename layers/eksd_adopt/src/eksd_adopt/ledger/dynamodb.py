@@ -6,7 +6,9 @@ as JSON-compatible attributes; conditional writes make creation idempotent and s
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -55,7 +57,7 @@ class DynamoDbLedger:
         expected: frozenset[ReleaseStatus] | None = None,
         **fields: Any,
     ) -> ReleaseRecord:
-        changes: dict[str, Any] = {**fields, "updated_at": utcnow()}
+        changes: dict[str, Any] = {"updated_at": utcnow(), **fields}
         if status is not None:
             changes["status"] = status
         values = json.loads(ReleaseRecord.model_construct(**changes).model_dump_json(include=set(changes)))
@@ -112,21 +114,78 @@ class DynamoDbLedger:
                 raise
 
     def list(self, channel: str | None = None) -> list[ReleaseRecord]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {}
-        if channel is not None:
-            kwargs = {
-                "IndexName": CHANNEL_INDEX,
-                "KeyConditionExpression": "channel = :c",
-                "ExpressionAttributeValues": {":c": channel},
-            }
+        if channel is None:
+            return sort_records([self._from_item(i) for i in self._pages(self.table.scan, {})])
+        return sort_records([self._from_item(i) for i in self._pages(self.table.query, _by_channel(channel))])
+
+    def newest(
+        self,
+        channel: str,
+        *,
+        statuses: frozenset[ReleaseStatus] | None = None,
+        excluding: str | None = None,
+        at_least: int | None = None,
+    ) -> ReleaseRecord | None:
+        # Newest first in small pages: the answer is nearly always among the channel's last few releases.
+        # (A Limit counts the items read before the filter, so a page may come back empty: read on.)
+        filtered = statuses is not None or excluding is not None
+        query = _by_channel(channel, newest_first=True, limit=NEWEST_PAGE if filtered else 1)
+        if at_least is not None:
+            query["KeyConditionExpression"] += " AND #number >= :n"
+            query["ExpressionAttributeNames"] = {"#number": "number"}
+            query["ExpressionAttributeValues"][":n"] = at_least
+        filters = []
+        if statuses is not None:
+            query.setdefault("ExpressionAttributeNames", {})["#status"] = "status"
+            query["ExpressionAttributeValues"].update({f":s{i}": s.value for i, s in enumerate(sorted(statuses))})
+            filters.append(f"#status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})")
+        if excluding is not None:
+            query["ExpressionAttributeValues"][":x"] = excluding
+            filters.append("release_id <> :x")
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        for item in self._pages(self.table.query, query):
+            return self._from_item(item)
+        return None
+
+    def unstarted(self, channel: str | None = None) -> builtins.list[ReleaseRecord]:
+        query = _by_channel(channel, newest_first=True) if channel is not None else {"ExpressionAttributeValues": {}}
+        query["ExpressionAttributeNames"] = {"#status": "status"}
+        query["ExpressionAttributeValues"].update(
+            {":detected": ReleaseStatus.DETECTED.value, ":adopting": ReleaseStatus.ADOPTING.value, ":null": "NULL"}
+        )
+        # A forced re-adoption writes execution_arn as NULL before it starts: that is no execution either.
+        query["FilterExpression"] = (
+            "#status = :detected OR (#status = :adopting AND"
+            " (attribute_not_exists(execution_arn) OR attribute_type(execution_arn, :null)))"
+        )
+        # All channels: one scan, filtered on the server (the table is one record per release: small).
+        read = self.table.query if channel is not None else self.table.scan
+        return sort_records([self._from_item(i) for i in self._pages(read, query)])
+
+    @staticmethod
+    def _pages(call: Any, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         while True:
-            page = self.table.query(**kwargs) if channel is not None else self.table.scan(**kwargs)
-            items.extend(page.get("Items", []))
+            page = call(**kwargs)
+            yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
-                break
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sort_records([self._from_item(i) for i in items])
+
+
+NEWEST_PAGE = 8
+
+
+def _by_channel(channel: str, *, newest_first: bool = False, limit: int | None = None) -> dict[str, Any]:
+    query: dict[str, Any] = {
+        "IndexName": CHANNEL_INDEX,
+        "KeyConditionExpression": "channel = :c",
+        "ExpressionAttributeValues": {":c": channel},
+        "ScanIndexForward": not newest_first,
+    }
+    if limit is not None:
+        query["Limit"] = limit
+    return query
 
 
 def _decimal(value: Any) -> Any:

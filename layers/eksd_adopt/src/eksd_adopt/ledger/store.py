@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,7 +30,10 @@ class Ledger(Protocol):
         expected: frozenset[ReleaseStatus] | None = None,
         **fields: Any,
     ) -> ReleaseRecord:
-        """Set fields (and status), only when the current status is in ``expected`` (if given)."""
+        """Set fields (and status), only when the current status is in ``expected`` (if given).
+
+        ``updated_at`` is now unless the caller passes its own (the intake passes its clock's).
+        """
         ...
 
     def add_decision(self, release_id: str, decision: Decision) -> ReleaseRecord: ...
@@ -39,6 +43,30 @@ class Ledger(Protocol):
     def list(self, channel: str | None = None) -> list[ReleaseRecord]:
         """Records, newest release first (by channel, then number)."""
         ...
+
+    def newest(
+        self,
+        channel: str,
+        *,
+        statuses: frozenset[ReleaseStatus] | None = None,
+        excluding: str | None = None,
+        at_least: int | None = None,
+    ) -> ReleaseRecord | None:
+        """The channel's record with the highest number (in ``statuses``, other than ``excluding``, >= ``at_least``)."""
+        ...
+
+    def unstarted(self, channel: str | None = None) -> builtins.list[ReleaseRecord]:
+        """Records with no execution yet: ``detected``, or ``adopting`` with no execution ARN (of one channel or all).
+
+        Newest first. What the reconciler acts on; it reads these rather than every channel's whole history.
+        """
+        ...
+
+
+def is_unstarted(record: ReleaseRecord) -> bool:
+    return record.status is ReleaseStatus.DETECTED or (
+        record.status is ReleaseStatus.ADOPTING and record.execution_arn is None
+    )
 
 
 def sort_records(records: list[ReleaseRecord]) -> list[ReleaseRecord]:
@@ -83,7 +111,7 @@ class InMemoryLedger:
                 raise LedgerConflictError(
                     f"release {release_id} is {record.status.value}, not one of {sorted(s.value for s in expected)}"
                 )
-            changes: dict[str, Any] = {**fields, "updated_at": utcnow()}
+            changes: dict[str, Any] = {"updated_at": utcnow(), **fields}
             if status is not None:
                 changes["status"] = status
             updated = ReleaseRecord.model_validate({**record.model_dump(), **changes})
@@ -106,6 +134,24 @@ class InMemoryLedger:
 
     def list(self, channel: str | None = None) -> list[ReleaseRecord]:
         return sort_records([r.model_copy(deep=True) for r in self._records.values() if channel in (None, r.channel)])
+
+    def newest(
+        self,
+        channel: str,
+        *,
+        statuses: frozenset[ReleaseStatus] | None = None,
+        excluding: str | None = None,
+        at_least: int | None = None,
+    ) -> ReleaseRecord | None:
+        for record in self.list(channel):
+            if at_least is not None and record.number < at_least:
+                return None
+            if (statuses is None or record.status in statuses) and record.release_id != excluding:
+                return record
+        return None
+
+    def unstarted(self, channel: str | None = None) -> builtins.list[ReleaseRecord]:
+        return [r for r in self.list(channel) if is_unstarted(r)]
 
 
 def mark_promoted(ledger: Ledger, release_id: str, stage: str, when: datetime | None = None) -> ReleaseRecord:
