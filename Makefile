@@ -57,8 +57,10 @@ demo: install
 schemas: $(VENV)/.installed
 	$(PY) -m eksd_adopt.events.schema_gen schemas/ --docs docs/events.md
 
+# BENCH names benchmarks, each optionally followed by its flags (BENCH="history --seed 3"); BENCH_ARGS
+# go to the last one named (make bench BENCH=history BENCH_ARGS="--seed 3 --drop 0.2").
 bench: install layer
-	$(PY) -m bench $(BENCH)
+	$(PY) -m bench $(BENCH) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build cdk.out .pytest_cache .mypy_cache .ruff_cache
