@@ -32,10 +32,14 @@ class ReconcileError(EksdAdoptError):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext, service: IntakeService | None = None) -> dict[str, Any]:
     settings = IntakeSettings.from_env(os.environ)
-    with wiring.http_client() as client:
-        intake = service or wiring.intake_service(settings, client)
-        report = intake.reconcile(grace=timedelta(seconds=settings.reconcile_grace_seconds))
-    _record(report)
+    report = ReconcileReport()
+    try:
+        with wiring.http_client() as client:
+            intake = service or wiring.intake_service(settings, client)
+            intake.reconcile(grace=timedelta(seconds=settings.reconcile_grace_seconds), report=report)
+    finally:
+        # Also when the run fails half-way: what it started is counted (MissedNotifications) all the same.
+        _record(report)
     if report.errors:
         raise ReconcileError(f"{len(report.errors)} error(s): {report.errors}")
     return report.model_dump(mode="json")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from eksd_adopt.events import EventType, InMemoryPublisher
-from eksd_adopt.intake import AdoptOutcome, IntakeService
+from eksd_adopt.intake import AdoptionInput, AdoptOutcome, IntakeService, StartedExecution, WorkflowStartError
 from eksd_adopt.intake.models import ChannelTracking
 from eksd_adopt.intake.ports import InMemoryWorkflowStarter
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
@@ -151,3 +151,35 @@ def test_no_tracking_configured_is_reported() -> None:
         fetcher=DocumentFetcher(["distro.eks.amazonaws.com"]),
     )
     assert "no channels are tracked" in service.reconcile().errors["configuration"]
+
+
+def test_a_claim_whose_start_failed_counts_as_missed_when_a_later_run_starts_it(
+    make_service: Callable[..., IntakeService],
+    cdn: ScriptedCdn,
+    ledger: InMemoryLedger,
+    starter: InMemoryWorkflowStarter,
+    publisher: InMemoryPublisher,
+    clock: Clock,
+) -> None:
+    # Given an unannounced release the reconciler claimed while StartExecution was throttled
+    publish(cdn, "1-30", 58)
+    service = make_service(tracking=ChannelTracking(explicit=("1-30",)), clock=clock)
+    throttled = starter.start
+
+    def throttle(name: str, workflow_input: AdoptionInput) -> StartedExecution:
+        raise WorkflowStartError(f"cannot start {name}: ThrottlingException")
+
+    starter.start = throttle  # type: ignore[method-assign]
+    first = service.reconcile(grace=NO_GRACE)
+    assert first.missed == [] and "1-30-58" in first.errors
+    assert ledger.get("1-30-58").status is ReleaseStatus.ADOPTING  # type: ignore[union-attr]
+    # When a later run finds the claim stale and starts it
+    starter.start = throttled  # type: ignore[method-assign]
+    clock.advance(16 * 60)
+    second = service.reconcile(grace=NO_GRACE)
+    # Then it is counted as a missed notification then, once
+    assert second.started == ["1-30-58"] and second.missed == ["1-30-58"]
+    missed = [e.release_id for e in publisher.events if e.event_type is EventType.NOTIFICATION_MISSED]
+    assert missed == ["1-30-58"]
+    clock.advance(16 * 60)
+    assert service.reconcile(grace=NO_GRACE).missed == []

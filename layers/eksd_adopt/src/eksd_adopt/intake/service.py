@@ -466,15 +466,18 @@ class IntakeService:
                 errors[channel] = str(exc)
         return views, errors
 
-    def reconcile(self, *, grace: timedelta = timedelta(minutes=10)) -> ReconcileReport:
+    def reconcile(
+        self, *, grace: timedelta = timedelta(minutes=10), report: ReconcileReport | None = None
+    ) -> ReconcileReport:
         """Put every release the channel files name and the ledger lacks on the ledger, and start it.
 
         A release first seen is recorded ``detected`` and started only once it is older than
         ``grace``, so a notification on its way still claims it; one started by the reconciler with
-        no notification ever received counts as a missed notification.
+        no notification ever received counts as a missed notification. ``report`` is filled as the
+        run goes, so a caller that passes one still has what was done when the run fails half-way.
         """
-        now = self.clock()
-        report = ReconcileReport(started_at=now)
+        report = report if report is not None else ReconcileReport()
+        report.started_at = self.clock()
         report.channels, report.errors = self.tracked_channels()
         active = [view for view in report.channels if view.active]
         for view in active:
@@ -532,7 +535,9 @@ class IntakeService:
                 continue
             report.results.append(result)
             acted = result.outcome in (AdoptOutcome.STARTED, AdoptOutcome.SUPERSEDED, AdoptOutcome.INVALID)
-            if waiting and acted and not result.announced:
+            # A stuck claim is the reconciler's own unless announced: its start failed in an earlier run
+            # (throttled, or the run died), which counted nothing, so it counts now that it has started.
+            if acted and not result.announced:
                 report.missed.append(record.release_id)
                 self._publish(
                     EventType.NOTIFICATION_MISSED,
