@@ -175,6 +175,20 @@ class Faults:
                 raise ValueError(f"--{name.replace('_', '-')}: {value} is not a rate between 0 and 1")
 
 
+FAULT_HELP = {
+    "drop": "share of announcements never delivered, beyond the real unannounced releases",
+    "duplicate": "share of announcements delivered twice",
+    "late": "share of deliveries 10 minutes to 6 hours late",
+    "cdn_lag": "share of releases whose manifest answers 403/404 for 2 to 120 minutes after the announcement",
+    "channel_lag": "share of releases whose channel file is updated 30 minutes to 12 hours after the manifest",
+    "race": "share of deliveries handled by two intake invocations at once",
+    "throttle": "share of StartExecution calls throttled",
+    "start_lost": "share of StartExecution calls that start the execution and lose the answer",
+    "crash": "share of reconciler runs that fail half-way (a DynamoDB error)",
+    "timeout": "share of the intake's StartExecution calls cut by the function's timeout, after the claim",
+}
+
+
 @dataclass
 class Publication:
     """When upstream publishes one release, and what the faults do to it."""
@@ -543,10 +557,7 @@ class ReplayResult:
         )
 
     def summary_line(self) -> str:
-        return (
-            f"history: {len(self.outcomes)} releases, {self.count('missed')} missed, {self.count('twice')} adopted"
-            f" twice, {self.count('unaccounted')} unaccounted, detection p99 {percentile(self.latencies(), 99):.0f} min"
-        )
+        return summary_line([self])
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -1075,15 +1086,27 @@ Per channel, seed {first.seed}:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench history", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, action="append", help="seed of the calendar and the faults (repeatable)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        help="seed of the calendar and the faults; repeat it for several replays (the last line then sums them)",
+    )
     parser.add_argument(
         "--channels",
         default=None,
         help="a number N (the N oldest channels) or a comma-separated list of channels; default: all",
     )
     defaults = Faults()
-    for name in vars(defaults):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), metavar="RATE")
+    for name, what in FAULT_HELP.items():
+        default = getattr(defaults, name)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            default=default,
+            metavar="RATE",
+            help=f"{what} (default {default})",
+        )
     parser.add_argument("--moto", choices=("inprocess", "server"), default="inprocess")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     return parser
@@ -1109,6 +1132,17 @@ def run(argv: Sequence[str] = ()) -> None:
         write_docs(results)
         console.print(f"figures written to {DOCS.relative_to(REPO_ROOT)}")
     for result in results:
-        print(result.summary_line(), flush=True)
+        console.print(f"seed {result.seed}: {result.summary_line()}")
+    print(summary_line(results), flush=True)
     if not all(r.ok for r in results):
         raise SystemExit(1)
+
+
+def summary_line(results: Sequence[ReplayResult]) -> str:
+    """The last line, for scripts: releases per replay; the counts summed over the seeds; the worst p99."""
+    counts = {v: sum(r.count(v) for r in results) for v in ("missed", "twice", "unaccounted")}
+    p99 = max(percentile(r.latencies(), 99) for r in results)
+    return (
+        f"history: {len(results[0].outcomes)} releases, {counts['missed']} missed, {counts['twice']} adopted twice,"
+        f" {counts['unaccounted']} unaccounted, detection p99 {p99:.0f} min"
+    )
