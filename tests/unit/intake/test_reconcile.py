@@ -183,3 +183,33 @@ def test_a_claim_whose_start_failed_counts_as_missed_when_a_later_run_starts_it(
     assert missed == ["1-30-58"]
     clock.advance(16 * 60)
     assert service.reconcile(grace=NO_GRACE).missed == []
+
+
+def test_a_notification_after_the_reconcilers_failed_start_does_not_uncount_it(
+    make_service: Callable[..., IntakeService],
+    cdn: ScriptedCdn,
+    ledger: InMemoryLedger,
+    starter: InMemoryWorkflowStarter,
+    clock: Clock,
+) -> None:
+    # Given an unannounced release the reconciler started, losing StartExecution's answer (the run failed)
+    publish(cdn, "1-36", 5)
+    service = make_service(tracking=ChannelTracking(explicit=("1-36",)), clock=clock)
+    started = starter.start
+
+    def answer_lost(name: str, workflow_input: AdoptionInput) -> StartedExecution:
+        started(name, workflow_input)
+        raise WorkflowStartError(f"cannot start {name}: read timeout")
+
+    starter.start = answer_lost  # type: ignore[method-assign]
+    assert service.reconcile(grace=NO_GRACE).missed == []
+    starter.start = started  # type: ignore[method-assign]
+    # When its notification arrives before the next run (the claim is young: nothing more starts)
+    clock.advance(60)
+    late = service.handle_announcement(ReleaseAnnouncement(channel="1-36", number=5, message_id="m-1"))
+    assert late.outcome is AdoptOutcome.ALREADY_KNOWN and ledger.get("1-36-5").announced  # type: ignore[union-attr]
+    clock.advance(15 * 60)
+    # Then the run that completes the start counts it: the reconciler found it before any notification
+    report = service.reconcile(grace=NO_GRACE)
+    assert report.started == ["1-36-5"] and report.missed == ["1-36-5"]
+    assert list(starter.executions) == ["adopt-1-36-5"]

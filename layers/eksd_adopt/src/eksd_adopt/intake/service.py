@@ -292,7 +292,7 @@ class IntakeService:
                 announced=announced,
                 problems=problems,
             )
-        claimed = self._record(**facts, status=ReleaseStatus.ADOPTING)
+        claimed = self._record(**facts, status=ReleaseStatus.ADOPTING, claimed_announced=announced)
         if request.force:
             name = execution_name(release_id, forced_at=self.clock())
             if existing is None:
@@ -535,9 +535,10 @@ class IntakeService:
                 continue
             report.results.append(result)
             acted = result.outcome in (AdoptOutcome.STARTED, AdoptOutcome.SUPERSEDED, AdoptOutcome.INVALID)
-            # A stuck claim is the reconciler's own unless announced: its start failed in an earlier run
-            # (throttled, or the run died), which counted nothing, so it counts now that it has started.
-            if acted and not result.announced:
+            # A stuck claim made unannounced (by the reconciler) failed to start in an earlier run
+            # (throttled, or the run died), which counted nothing: it counts now that it has started,
+            # even if a notification came in between (it came after the reconciler had found it).
+            if acted and (not result.announced or (stuck and record.claimed_announced is False)):
                 report.missed.append(record.release_id)
                 self._publish(
                     EventType.NOTIFICATION_MISSED,
@@ -574,4 +575,5 @@ def _claim_fields(record: ReleaseRecord) -> dict[str, Any]:
         "manifest_sha256": record.manifest_sha256,
         "manifest_location": record.manifest_location,
         "problems": [],
+        "claimed_announced": record.claimed_announced,
     }

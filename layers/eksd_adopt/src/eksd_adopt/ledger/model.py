@@ -64,6 +64,8 @@ class ReleaseRecord(BaseModel):
     manifest_location: str | None = None
     execution_arn: str | None = None
     announced: bool = False  # True when an upstream notification named it (False: found by the reconciler)
+    # Whether a notification had named it when its adoption was claimed (a late one sets ``announced`` only).
+    claimed_announced: bool | None = None
     message_ids: list[str] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
     failure_cause: str | None = None
