@@ -29,7 +29,7 @@ def machine(aws: LocalAws, name: str, states: dict[str, Any], start: str) -> str
 
 def run(aws: LocalAws, arn: str, execution_input: dict[str, Any]) -> dict[str, Any]:
     started = aws.client("stepfunctions").start_execution(
-        stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(execution_input)
+        stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(execution_input, separators=(",", ":"))
     )
     return aws.wait_for_execution(started["executionArn"], timeout=30)
 
@@ -83,9 +83,24 @@ def test_exactly_256_kib_passes_and_one_byte_more_fails(aws: LocalAws) -> None:
     at_limit = {"b": "z" * (STATE_PAYLOAD_LIMIT - overhead)}
     assert state_payload_bytes(at_limit) == 262_144
     assert run(aws, arn, at_limit)["status"] == "SUCCEEDED"
-    over = {"b": "z" * (STATE_PAYLOAD_LIMIT - overhead + 1)}
-    final = run(aws, arn, over)
+    # A state whose output grows one byte past the quota fails the execution.
+    grows = {"P": {"Type": "Pass", "Result": "z", "ResultPath": "$.c", "End": True}}
+    grown = machine(aws, "quota-grows", grows, "P")
+    just_under = {"b": "z" * (STATE_PAYLOAD_LIMIT - overhead - len(',"c":"z"') + 1)}
+    final = run(aws, grown, just_under)
     assert (final["status"], final.get("error")) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_start_execution_refuses_an_input_over_the_quota_and_starts_nothing(aws: LocalAws) -> None:
+    # AWS: StartExecution's input has "Length Constraints: Maximum length of 262144"; over it, a
+    # ValidationException and no execution (moto alone starts one and fails its first state).
+    sfn = aws.client("stepfunctions")
+    arn = machine(aws, "quota-start", {"P": {"Type": "Pass", "End": True}}, "P")
+    overhead = state_payload_bytes({"b": ""})
+    over = json.dumps({"b": "z" * (STATE_PAYLOAD_LIMIT - overhead + 1)}, separators=(",", ":"))
+    with pytest.raises(sfn.exceptions.ValidationException, match="262144"):
+        sfn.start_execution(stateMachineArn=arn, name="too-large", input=over)
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
 
 
 def test_a_map_whose_results_outgrow_the_quota_fails_uncaught(aws: LocalAws) -> None:

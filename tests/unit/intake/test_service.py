@@ -22,7 +22,7 @@ from eksd_adopt.intake import (
     ManifestNotPublishedError,
     WorkflowStartError,
 )
-from eksd_adopt.intake.models import ChannelTracking
+from eksd_adopt.intake.models import INLINE_MANIFEST_MAX_BYTES, ChannelTracking
 from eksd_adopt.intake.ports import InMemoryWorkflowStarter, StartedExecution
 from eksd_adopt.intake.service import execution_name
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
@@ -71,6 +71,23 @@ def test_announcement_starts_one_adoption_with_the_contract_input(
     assert record.message_ids == ["m-1"] and record.announced
     assert [e.event_type for e in publisher.events] == [EventType.DETECTED]
     assert publisher.events[0].release_id == "1-28-21"
+
+
+def test_a_manifest_too_large_to_travel_in_the_input_is_left_for_validate_to_fetch(
+    service: IntakeService, cdn: ScriptedCdn, starter: InMemoryWorkflowStarter
+) -> None:
+    # Given a manifest over the inline limit (StartExecution refuses inputs over 256 KiB)
+    text = make_manifest("1-28", 21) + "".join(f"# padding {i:06d} {'x' * 100}\n" for i in range(1400))
+    assert len(text.encode()) > INLINE_MANIFEST_MAX_BYTES
+    cdn.put(manifest_path("1-28", 21), text)
+    # When its announcement arrives
+    service.handle_announcement(announce("1-28", 21))
+    # Then the execution starts without the text, with the digest Validate checks the fetched bytes against
+    payload = starter.executions["adopt-1-28-21"]
+    assert payload.manifest_yaml is None
+    assert payload.manifest_sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert len(payload.model_dump_json().encode()) < 1024
+    assert WorkflowInput.model_validate(payload.model_dump()).manifest_yaml is None
 
 
 def test_redelivery_and_a_second_message_start_nothing_more(

@@ -19,8 +19,14 @@ class AdoptionInput(BaseModel):
     kubernetes_version: str | None
     manifest_url: str
     manifest_sha256: str
-    manifest_yaml: str  # the exact text fetched; the workflow checks it against manifest_sha256
+    # The exact text fetched, when small enough to travel in the execution input; left out, Validate fetches
+    # manifest_url again and checks it against manifest_sha256 (StartExecution refuses inputs over 256 KiB).
+    manifest_yaml: str | None
     announced: bool
+
+
+# Inline a manifest up to this size (today's are 30-60 KB); the rest of the input is well under 1 KiB.
+INLINE_MANIFEST_MAX_BYTES = 128 * 1024
 
 
 class AdoptRequest(BaseModel):

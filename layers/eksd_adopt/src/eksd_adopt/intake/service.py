@@ -20,6 +20,7 @@ from eksd_adopt.events import EventPublisher, EventType, make_event
 from eksd_adopt.fetch import DocumentFetcher, manifest_url, release_channel_url
 from eksd_adopt.intake.errors import InvalidManifestError, ManifestChangedError, ManifestNotPublishedError
 from eksd_adopt.intake.models import (
+    INLINE_MANIFEST_MAX_BYTES,
     AdoptionInput,
     AdoptOutcome,
     AdoptRequest,
@@ -356,7 +357,7 @@ class IntakeService:
             kubernetes_version=record.kubernetes_version,
             manifest_url=url,
             manifest_sha256=digest,
-            manifest_yaml=text,
+            manifest_yaml=text if len(text.encode("utf-8")) <= INLINE_MANIFEST_MAX_BYTES else None,
             announced=announced,
         )
         started = self.starter.start(name, workflow_input)

@@ -572,7 +572,7 @@ def enforce_state_payload_quota() -> Callable[[], None]:
     service_class = state_task_service.StateTaskService
     error_equals = error_equals_decl.ErrorEqualsDecl
     quota_users = (state_module, state_task_lambda, state_task_service)
-    targets = [(m, "is_within_size_quota") for m in quota_users] + [
+    targets: list[tuple[Any, str]] = [(m, "is_within_size_quota") for m in quota_users] + [
         (state_class, "_eval_state_input"),
         (service_class, "_before_eval_execution"),
         (error_equals, "_eval_body"),
@@ -602,7 +602,31 @@ def enforce_state_payload_quota() -> Callable[[], None]:
         if error == data_limit:
             env.stack[-1] = False  # a terminal error: no Retry or Catch matches it
 
-    replacements = [within_quota] * len(quota_users) + [eval_state_input, before_eval_execution, matches]
+    # StartExecution itself refuses an input over the quota (the API's ``input``: "Length Constraints:
+    # Maximum length of 262144", https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html),
+    # as a ValidationException: nothing starts. moto starts the execution and lets its first state fail.
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    targets.append((StepFunctionsParserBackend, "start_execution"))
+    saved_start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, **kw: Any
+    ) -> Any:
+        if execution_input is not None and state_payload_bytes(str(execution_input)) > STATE_PAYLOAD_LIMIT:
+            raise ValidationException(
+                f"1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {STATE_PAYLOAD_LIMIT}"
+            )
+        return saved_start(self, state_machine_arn, name, execution_input, **kw)
+
+    replacements = [within_quota] * len(quota_users) + [
+        eval_state_input,
+        before_eval_execution,
+        matches,
+        start_execution,
+    ]
     saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
     for (owner, name), replacement in zip(targets, replacements, strict=True):
         setattr(owner, name, replacement)
