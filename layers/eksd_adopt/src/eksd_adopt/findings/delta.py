@@ -88,10 +88,9 @@ class _Known:
 
 def _known(scans: Iterable[ImageScan]) -> dict[str, _Known]:
     known: dict[str, _Known] = {}
-    # Sorted, so the package shown for an id found in several packages is always the same one.
+    # Sorted, so the package shown for an id found in several packages is always the same one. Only a
+    # complete scan has findings (ImageScan enforces it): an incomplete one adds nothing known.
     for scan in sorted(scans, key=lambda s: s.target.platform):
-        if not scan.complete:
-            continue
         for finding in sorted(scan.findings, key=lambda f: (f.id, f.package or "", f.version or "")):
             entry = known.setdefault(finding.id, _Known(finding.severity, finding.package, finding.version))
             entry.add(finding, scan.target.platform)
