@@ -91,6 +91,14 @@ def test_an_incomplete_baseline_counts_its_image_findings_as_new() -> None:
     assert ids(delta.new) == [(PROXY, "CVE-2024-0001")] and delta.baseline_gaps == (PROXY,)
 
 
+def test_an_image_unscannable_in_both_releases_carries_no_notes() -> None:
+    """Notes are for findings that may be misread: an image without any in either release has none."""
+    before = [scan(PAUSE, release="1", status=ScanStatus.UNSUPPORTED_IMAGE)]
+    after = [scan(PAUSE, release="3", status=ScanStatus.UNSUPPORTED_IMAGE)]
+    delta = findings_delta(after, before, "1-20-1")
+    assert not delta.new and not delta.fixed and not delta.baseline_gaps and not delta.unconfirmed_fixed
+
+
 def test_the_package_shown_for_an_id_in_several_packages_is_stable() -> None:
     after = [scan(PROXY, [finding("CVE-2024-0001", package="zlib"), finding("CVE-2024-0001", package="libssl")])]
     first = findings_delta(after, None).new

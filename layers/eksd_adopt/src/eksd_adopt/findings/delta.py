@@ -67,8 +67,8 @@ class FindingsDelta(BaseModel):
     fixed: tuple[DeltaFinding, ...] = ()
     new_images: tuple[str, ...] = ()  # images the baseline does not have: all their findings are new
     removed_images: tuple[str, ...] = ()  # images this release no longer has: all their findings are fixed
-    baseline_gaps: tuple[str, ...] = ()  # images whose baseline scan did not complete: older findings may show as new
-    unconfirmed_fixed: tuple[str, ...] = ()  # images scanned incompletely in this release: fixed ones not listed
+    baseline_gaps: tuple[str, ...] = ()  # images with new findings whose baseline scan did not complete: some may be old
+    unconfirmed_fixed: tuple[str, ...] = ()  # images scanned incompletely now whose baseline findings are gone: not listed
 
 
 @dataclass
@@ -147,13 +147,14 @@ def findings_delta(
     unconfirmed: list[str] = []
     for image in sorted(now):
         known_now, known_before = _known(now[image]), _known(before.get(image, ()))
-        new.extend(_entries(image, known_now, sorted(known_now.keys() - known_before.keys())))
-        if image in before and not all(s.complete for s in before[image]):
-            gaps.append(image)
+        brought = sorted(known_now.keys() - known_before.keys())
+        new.extend(_entries(image, known_now, brought))
+        if brought and image in before and not all(s.complete for s in before[image]):
+            gaps.append(image)  # some of these may be old: the baseline's scan did not complete
         if all(s.complete for s in now[image]):
             fixed.extend(_entries(image, known_before, sorted(known_before.keys() - known_now.keys())))
-        elif image in before:
-            unconfirmed.append(image)
+        elif known_before.keys() - known_now.keys():
+            unconfirmed.append(image)  # these may be fixed or in the platform not scanned
     removed = sorted(before.keys() - now.keys()) if baseline is not None else []
     for image in removed:
         known_before = _known(before[image])
