@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from eksd_adopt.findings import (
     Finding,
+    FindingsRef,
+    FindingsRule,
     ImageScan,
     PlatformImage,
     ReleaseFindings,
     ScanStatus,
     Severity,
     findings_delta,
+    required_acknowledgments,
+    summarize,
 )
 from eksd_adopt.findings.errors import FindingsDocumentError
+from eksd_adopt.workflow.models import ApprovalRequest, ApprovalVote
 
 
 def digest(*parts: object) -> str:
@@ -81,3 +88,57 @@ def release_findings(
         scans=tuple(current),
         delta=findings_delta(current, baseline, "1-20-1" if baseline is not None else None),
     )
+
+
+def gate_payload(
+    findings: ReleaseFindings | None = None,
+    rule: FindingsRule | None = None,
+    *,
+    release_id: str = "1-20-3",
+    components: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """One gate as the approvals endpoint lists it (``pending_approvals``), with findings where the scan step put them."""
+    request = ApprovalRequest(
+        release_id=release_id,
+        stage="prod",
+        channel="1-20",
+        number=int(release_id.rsplit("-", 1)[1]),
+        kubernetes_version="v1.20.5",
+        task_token="secret-token",
+        required_approvals=2,
+        requested_at=datetime(2024, 4, 5, 10, tzinfo=UTC),
+        expires_at=datetime(2024, 4, 12, 10, tzinfo=UTC),
+        votes=[
+            ApprovalVote(
+                approver="arn:aws:sts::123456789012:assumed-role/ReleaseApprovers/alice",
+                counted_as="arn:aws:iam::123456789012:role/ReleaseApprovers",
+                decision="approve",
+                comment="looks good",
+                decided_at=datetime(2024, 4, 5, 11, tzinfo=UTC),
+            )
+        ],
+        summary={
+            "diff": {
+                "current_release_id": "1-20-1",
+                "added": [],
+                "removed": [],
+                "changed": [{"component": "kubernetes", "before": "v1.20.4", "after": "v1.20.5"}],
+                **(components or {}),
+            },
+            "verification": {"name": "verification", "ok": True, "checks": 120, "failed": 0, "failures": []},
+            "tests": {
+                "smoke": {"name": "smoke tests", "ok": True, "checks": 64, "failed": 0, "failures": []},
+                "team": None,
+            },
+            "staged_manifest_location": "s3://bucket/eksd/staging/kubernetes-1-20/kubernetes-1-20-eks-3.yaml",
+        },
+    )
+    if findings is not None:
+        ref = FindingsRef(
+            location="s3://bucket/eksd/staging/kubernetes-1-20/kubernetes-1-20-eks-3.findings.json",
+            sha256=hashlib.sha256(findings.body()).hexdigest(),
+        )
+        request.summary["findings"] = summarize(findings, ref).model_dump(mode="json")
+        if rule is not None:
+            request.summary["findings_gate"] = required_acknowledgments(findings, rule).model_dump(mode="json")
+    return {**request.model_dump(mode="json", exclude={"task_token"}), "approvals": len(request.approvers())}

@@ -1,4 +1,4 @@
-"""Approvers' commands: ``approvals list``, ``approve``, ``reject``, ``rollback``, sent to the signed endpoint.
+"""Approvers' commands: ``approvals list``/``show``, ``approve``, ``reject``, ``rollback``, sent to the signed endpoint.
 
 Every request is signed with SigV4 (service ``lambda``) using the caller's ambient AWS credentials; the
 endpoint learns who is deciding from that signature, so no command takes an identity argument.
@@ -100,15 +100,50 @@ def list_approvals(
             console.print(f"  {change}", highlight=False)
 
 
+@approvals_app.command("show")
+def show_approval(
+    release_id: str = typer.Argument(..., help="Release id, e.g. 1-30-58."),
+    stage: str = typer.Option("prod", "--stage"),
+    endpoint_url: str | None = EndpointUrlOption,
+    region: str | None = RegionOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the request as JSON (for tools)."),
+) -> None:
+    """One gate in full: components that change, test results, vulnerability findings and what they need."""
+    from eksd_adopt.cli.approvals_show import approval_view, find_gate, render_approval
+
+    gates = signed_request("GET", f"{_endpoint(endpoint_url)}/approvals", region=region)["approvals"]
+    try:
+        view = approval_view(find_gate(gates, release_id, stage))
+    except (LookupError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        console.print_json(view.model_dump_json())
+        return
+    console.print(render_approval(view), highlight=False)
+
+
 def approve(
     release_id: str = typer.Argument(..., help="Release id, e.g. 1-30-58."),
     stage: str = typer.Option("prod", "--stage"),
     comment: str | None = typer.Option(None, "--comment"),
+    accept_findings: list[str] | None = typer.Option(
+        None,
+        "--accept-findings",
+        help="Accept a new finding the stage's threshold blocks on (an advisory id, e.g. CVE-2024-3094), "
+        "or 'incomplete-scan' for scans that did not complete; repeatable.",
+    ),
     endpoint_url: str | None = EndpointUrlOption,
     region: str | None = RegionOption,
 ) -> None:
     """Approve a release for a stage (counts once per approver)."""
-    body = {"release_id": release_id, "stage": stage, "decision": "approve", "comment": comment}
+    body: dict[str, Any] = {"release_id": release_id, "stage": stage, "decision": "approve", "comment": comment}
+    if accept_findings:
+        from eksd_adopt.findings.gate import parse_accepted
+
+        try:
+            body["accepted_findings"] = list(parse_accepted(accept_findings))
+        except ValueError as exc:
+            fail(f"--accept-findings {exc}", EXIT_USAGE)
     outcome = signed_request("POST", f"{_endpoint(endpoint_url)}/decisions", body, region)
     counted = outcome.get("counted_as") or outcome["approver"]
     console.print(
