@@ -67,8 +67,10 @@ class FindingsDelta(BaseModel):
     fixed: tuple[DeltaFinding, ...] = ()
     new_images: tuple[str, ...] = ()  # images the baseline does not have: all their findings are new
     removed_images: tuple[str, ...] = ()  # images this release no longer has: all their findings are fixed
-    baseline_gaps: tuple[str, ...] = ()  # images with new findings whose baseline scan did not complete: some may be old
-    unconfirmed_fixed: tuple[str, ...] = ()  # images scanned incompletely now whose baseline findings are gone: not listed
+    # Images with new findings whose baseline scan did not complete: some of those may be old.
+    baseline_gaps: tuple[str, ...] = ()
+    # Images scanned incompletely now whose baseline findings were not seen: not listed as fixed.
+    unconfirmed_fixed: tuple[str, ...] = ()
 
 
 @dataclass
