@@ -1,4 +1,8 @@
-"""The mirror-image Lambda handler (in-process, env per call, ECR control plane on moto) and ``mirror images``."""
+"""The mirror-image Lambda handler (in-process, env per call, ECR control plane on moto) and ``mirror images``.
+
+Each runs against every kind of target; against the ECR front, with ECR auth: the credentials come
+from moto's ``GetAuthorizationToken``, as the function and the CLI get them from ECR.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
 from eksd_adopt.oci.errors import RegistryError
 from tests.conftest import REPO_ROOT, TESTDATA
-from tests.integration.images.conftest import job_for
+from tests.integration.images.conftest import Target, job_for
 
 
 def _handler_module() -> ModuleType:
@@ -43,7 +47,7 @@ class _Context:
     aws_request_id = "req-1"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -52,17 +56,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+def auth_of(target: Target) -> str:
+    return "ecr" if target.ecr else "none"
+
+
 def test_handler_copies_one_job_and_creates_its_ecr_repository(
-    upstream: LocalRegistry, target: LocalRegistry, name: str, aws: None, monkeypatch: pytest.MonkeyPatch
+    upstream: LocalRegistry, target: Target, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = _handler_module().handler
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     digest = publish_image(upstream.url, name, "v1")
-    second = target  # two calls, two environments, one process: the second targets another registry
+    # Two calls, two environments, one process: the second targets another (plain) registry.
     with LocalRegistry() as other:
-        for registry in (second, other):
+        for registry, auth in ((target, auth_of(target)), (other, "none")):
             monkeypatch.setenv("TARGET_REGISTRY_URL", registry.url)
-            monkeypatch.setenv("TARGET_REGISTRY_AUTH", "none")
+            monkeypatch.setenv("TARGET_REGISTRY_AUTH", auth)
             monkeypatch.setenv("ECR_CONTROL_PLANE", "true")
             monkeypatch.setenv("ECR_KMS_KEY_ARN", key)
             monkeypatch.setenv("EKSD_ADOPT_ENDPOINTS", f"public.ecr.aws={upstream.url}")
@@ -86,10 +94,10 @@ def test_handler_copies_one_job_and_creates_its_ecr_repository(
     expected="RegistryError, nothing requested",
 )
 def test_handler_refuses_a_target_outside_its_prefix(
-    upstream: LocalRegistry, target: LocalRegistry, name: str, monkeypatch: pytest.MonkeyPatch
+    upstream: LocalRegistry, target: Target, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TARGET_REGISTRY_URL", target.url)
-    monkeypatch.setenv("TARGET_REGISTRY_AUTH", "none")
+    monkeypatch.setenv("TARGET_REGISTRY_AUTH", auth_of(target))
     monkeypatch.setenv("MIRROR_REPOSITORY_PREFIX", "eksd/staging")
     job = job_for(name, None, stage="prod")
     with pytest.raises(RegistryError, match="outside 'eksd/staging/'"):
@@ -126,13 +134,15 @@ def release(upstream: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -
     return simulator.publish_release(_small_template(), number=9)
 
 
-def _cli(release: PublishedRelease, registry: str, source: str, *extra: str) -> Any:
+def _cli(release: PublishedRelease, target: Target, source: str, *extra: str) -> Any:
     args = [
         "mirror",
         "images",
         str(release.manifest_path),
         "--registry",
-        registry,
+        target.url,
+        "--auth",
+        auth_of(target),
         "--prefix",
         "cli",
         "--endpoint",
@@ -143,16 +153,16 @@ def _cli(release: PublishedRelease, registry: str, source: str, *extra: str) -> 
 
 
 def test_cli_copies_a_release_then_finds_it_all_present(
-    release: PublishedRelease, upstream: LocalRegistry, target: LocalRegistry
+    release: PublishedRelease, upstream: LocalRegistry, target: Target
 ) -> None:
-    first = _cli(release, target.url, upstream.url, "--format", "json")
+    first = _cli(release, target, upstream.url, "--format", "json")
     assert first.exit_code == 0, first.output
     images = json.loads(first.stdout)["images"]
     assert len(images) == len(release.images) == 3
     for image in images:
         assert image["result"]["digest"] == release.images[image["source"]] and not image["result"]["skipped"]
         assert image["target_repository"].startswith("cli/staging/eks-distro/")
-    second = _cli(release, target.url, upstream.url)
+    second = _cli(release, target, upstream.url)
     assert second.exit_code == 0, second.output
     assert "0 copied, 3 already present, 0 failed" in second.stdout.replace("\n", " ")
 
@@ -163,22 +173,22 @@ def test_cli_copies_a_release_then_finds_it_all_present(
     expected="exit 1, others copied, rerun finishes",
 )
 def test_cli_reports_a_failed_image_and_a_rerun_finishes(
-    release: PublishedRelease, upstream: LocalRegistry, target: LocalRegistry
+    release: PublishedRelease, upstream: LocalRegistry, target: Target
 ) -> None:
     victim = sorted(release.images)[0].split("/", 1)[1].rsplit(":", 1)[0]
     with FaultProxy(upstream.url) as proxy:
         proxy.inject(Fault.SERVER_ERROR, f"/v2/{victim}/blobs/", times=10_000)
-        failed = _cli(release, target.url, proxy.url, "--stage", "flaky")
+        failed = _cli(release, target, proxy.url, "--stage", "flaky")
         assert failed.exit_code == 1
         assert "1 of 3 images failed" in failed.stderr and "RegistryUnavailableError" in failed.stderr
         assert (
             httpx.head(
-                f"{target.url}/v2/cli/flaky/{victim}/manifests/{sorted(release.images)[0].rsplit(':', 1)[1]}"
+                f"{target.registry.url}/v2/cli/flaky/{victim}/manifests/{sorted(release.images)[0].rsplit(':', 1)[1]}"
             ).status_code
             == 404
         )
         proxy.clear()
-        again = _cli(release, target.url, proxy.url, "--stage", "flaky")
+        again = _cli(release, target, proxy.url, "--stage", "flaky")
     assert again.exit_code == 0, again.output
     assert "1 copied, 2 already present" in again.stdout.replace("\n", " ")
 
@@ -186,7 +196,7 @@ def test_cli_reports_a_failed_image_and_a_rerun_finishes(
 @pytest.mark.reliability(
     area="images", fault="`mirror images` with a malformed --endpoint", expected="exit 2 naming the option"
 )
-def test_cli_refuses_a_bad_endpoint(release: PublishedRelease, target: LocalRegistry) -> None:
+def test_cli_refuses_a_bad_endpoint(release: PublishedRelease, target: Target) -> None:
     result = CliRunner().invoke(
         app, ["mirror", "images", str(release.manifest_path), "--registry", target.url, "--endpoint", "public.ecr.aws"]
     )
@@ -201,17 +211,17 @@ def test_cli_refuses_a_bad_registry(release: PublishedRelease) -> None:
     assert result.exit_code == 2 and "target_registry_url" in result.stderr
 
 
-def test_cli_manifest_missing_is_a_usage_error(tmp_path: Path, target: LocalRegistry) -> None:
+def test_cli_manifest_missing_is_a_usage_error(tmp_path: Path, target: Target) -> None:
     result = CliRunner().invoke(app, ["mirror", "images", str(tmp_path / "nope.yaml"), "--registry", target.url])
     assert result.exit_code == 2 and "cannot read" in result.stderr
 
 
 def test_cli_upload_mode_patch_in_chunks_copies_the_release(
-    release: PublishedRelease, upstream: LocalRegistry, target: LocalRegistry
+    release: PublishedRelease, upstream: LocalRegistry, target: Target
 ) -> None:
     result = _cli(
         release,
-        target.url,
+        target,
         upstream.url,
         "--stage",
         "chunked",
@@ -222,6 +232,10 @@ def test_cli_upload_mode_patch_in_chunks_copies_the_release(
         "--format",
         "json",
     )
+    if target.ecr:  # ECR keeps one PATCH per upload session: chunks are refused, naming the option
+        assert result.exit_code == 2 and "MIRROR_CHUNK_MIB (--chunk-mib)" in result.stderr
+        assert all("/cli/chunked/" not in r.path for r in target.ecr.requests)
+        return
     assert result.exit_code == 0, result.output
     for image in json.loads(result.stdout)["images"]:
         assert image["result"]["digest"] == release.images[image["source"]]
@@ -231,6 +245,6 @@ def test_cli_upload_mode_patch_in_chunks_copies_the_release(
 @pytest.mark.reliability(
     area="images", fault="`mirror images --chunk-mib 1` (under ECR's 5 MiB part minimum)", expected="exit 2 naming it"
 )
-def test_cli_refuses_a_chunk_size_under_five_mib(release: PublishedRelease, target: LocalRegistry) -> None:
-    result = _cli(release, target.url, "http://127.0.0.1:9", "--upload", "patch", "--chunk-mib", "1")
+def test_cli_refuses_a_chunk_size_under_five_mib(release: PublishedRelease, target: Target) -> None:
+    result = _cli(release, target, "http://127.0.0.1:9", "--upload", "patch", "--chunk-mib", "1")
     assert result.exit_code == 2 and "chunk_size_mib" in result.stderr

@@ -33,6 +33,14 @@ from tests.integration.images.conftest import FAST_RETRY, job_for, make_copier
 MIB = 1024 * 1024
 
 
+@pytest.fixture(scope="module")
+def target() -> Iterator[LocalRegistry]:
+    """A plain docker-registry: these tests are about a hostile upstream (and a target lying through a
+    fault proxy), not about ECR, so they run once rather than against each kind of target."""
+    with LocalRegistry() as registry:
+        yield registry
+
+
 @pytest.fixture
 def sentinel() -> Iterator[ConnectionSentinel]:
     with ConnectionSentinel("127.0.0.2") as listener:

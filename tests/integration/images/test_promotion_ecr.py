@@ -1,36 +1,67 @@
-"""Promotion into an ECR-like target: the stage's repository is created first (moto ECR control plane)
-with the staging settings, then the image is pushed by blob mount into a real registry."""
+"""Promotion as the promote function runs it (``RegistryImages``), into each kind of target.
+
+The stage's repository is created first (moto's ECR control plane) with staging's settings; then
+every blob is mounted from staging or, where the registry refuses mounts (ECR without its
+BLOB_MOUNTING account setting), read back and sent again, verified; the result says which.
+Against the ECR front the credentials come from moto's ``GetAuthorizationToken``, as in Lambda.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import boto3
+import pytest
 from moto import mock_aws
 
 from eksd_adopt.local.images import publish_image
-from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.oci.client import RegistryClient
+from eksd_adopt.oci.copier import MIB
 from eksd_adopt.oci.ecr import EcrRepositories
 from eksd_adopt.workflow.artifacts import RegistryImages
 from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.ports import BlobsPlaced
+from tests.integration.images.conftest import Target
 
 
-def test_promotion_creates_the_stage_repository_then_mounts(target: LocalRegistry, name: str) -> None:
-    staging, prod = f"eksd/staging/{name}", f"eksd/prod/{name}"
-    digest = publish_image(target.url, staging, "v1", layer_sizes=(1024,), seed=name)
-    settings = WorkflowSettings.model_validate(
-        {"LEDGER_TABLE": "l", "ARCHIVE_BUCKET": "b", "TARGET_REGISTRY_URL": target.url, "TARGET_REGISTRY_AUTH": "none"}
-    )
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        ecr = boto3.client("ecr", region_name="us-east-1")
-        images = RegistryImages(settings, repositories=EcrRepositories(ecr, kms_key_arn=None))
-        images.promote_image(staging, prod, digest, "v1")
-        (repository,) = ecr.describe_repositories(repositoryNames=[prod])["repositories"]
-        assert repository["imageTagMutability"] == "IMMUTABLE"
-        assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
-        assert ecr.get_lifecycle_policy(repositoryName=prod)["lifecyclePolicyText"]
-    client = RegistryClient(target.url)
+        yield
+
+
+def test_promotion_creates_the_stage_repository_then_mounts_or_resends(target: Target, name: str, aws: None) -> None:
+    staging, prod = f"eksd/staging/{name}", f"eksd/prod/{name}"
+    digest = publish_image(target.registry.url, staging, "v1", layer_sizes=(1024, 6 * MIB), seed=name)
+    settings = WorkflowSettings.model_validate(
+        {
+            "LEDGER_TABLE": "l",
+            "ARCHIVE_BUCKET": "b",
+            "TARGET_REGISTRY_URL": target.url,
+            "TARGET_REGISTRY_AUTH": "ecr" if target.ecr else "none",
+        }
+    )
+    ecr = boto3.client("ecr")
+    images = RegistryImages(settings, repositories=EcrRepositories(ecr, kms_key_arn=None))
+
+    promoted = images.promote_image(staging, prod, digest, "v1")
+
+    (repository,) = ecr.describe_repositories(repositoryNames=[prod])["repositories"]
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert ecr.get_lifecycle_policy(repositoryName=prod)["lifecyclePolicyText"]
+    blobs = 6  # two platforms: a config and two layers each
+    if target.mounts:
+        assert promoted == BlobsPlaced(mounted=blobs)
+    else:
+        assert promoted[:3] == (0, 0, blobs) and promoted.bytes_resent > 2 * 6 * MIB
+    client = RegistryClient(target.registry.url)
     try:
         found = client.head_manifest(prod, "v1")
     finally:
         client.close()
     assert found is not None and found.digest == digest
+    assert images.promote_image(staging, prod, digest, "v1") == BlobsPlaced()  # a rerun does nothing

@@ -8,16 +8,17 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import urllib3
 from moto import mock_aws
 
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.oci.client import BasicCredentials, RegistryClient
-from eksd_adopt.oci.copier import ImageCopier, SourceRegistries, _VerifyingReader
+from eksd_adopt.oci.copier import ECR_MONOLITHIC_MAX, ImageCopier, SourceRegistries, UploadMode, _VerifyingReader
 from eksd_adopt.oci.ecr import EcrRepositories, ecr_credentials, lifecycle_policy
 from eksd_adopt.oci.errors import BlobVerificationError, RegistryError, RegistryUnavailableError
 from eksd_adopt.oci.job import check_target
 from eksd_adopt.oci.media import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest
-from eksd_adopt.oci.settings import MirrorImageSettings
+from eksd_adopt.oci.settings import MirrorImageSettings, is_ecr_target
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.reference import ImageReference
 from eksd_adopt.retry import TransientError
@@ -216,7 +217,68 @@ def test_registry_url_must_be_http() -> None:
 
 def test_tiny_chunks_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 5 MiB"):
-        ImageCopier(RegistryClient("http://127.0.0.1:9"), chunk_size=1024 * 1024)
+        UploadMode(monolithic_max=0, chunk_size=1024 * 1024)
+
+
+def test_ecr_gets_one_patch_per_large_blob_and_no_chunks() -> None:
+    assert UploadMode.for_target(ecr=True) == UploadMode(monolithic_max=ECR_MONOLITHIC_MAX, single_patch=True)
+    assert UploadMode.for_target(ecr=False) == UploadMode(monolithic_max=None)
+    assert UploadMode.for_target(ecr=True, upload="put").monolithic_max is None
+    with pytest.raises(ValueError, match="chunked uploads cannot go to ECR"):
+        UploadMode.for_target(ecr=True, chunk_size=8 * 1024 * 1024)
+    copier = ImageCopier(RegistryClient("http://127.0.0.1:9"), uploads=UploadMode.for_target(ecr=True))
+    copier.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "auth", "ecr"),
+    [
+        ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com", "none", True),
+        ("https://123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/", "none", True),
+        ("https://123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "none", True),
+        ("http://127.0.0.1:5000", "ecr", True),
+        ("http://127.0.0.1:5000", "none", False),
+        ("https://public.ecr.aws", "none", False),
+        ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com.example.com", "none", False),
+    ],
+)
+def test_which_targets_are_ecr(url: str, auth: str, ecr: bool) -> None:
+    assert is_ecr_target(url, auth) is ecr
+
+
+def _answer(location: str | None) -> urllib3.HTTPResponse:
+    return urllib3.HTTPResponse(status=202, headers={"Location": location} if location is not None else {})
+
+
+@pytest.mark.parametrize(
+    ("location", "accepted"),
+    [
+        ("/v2/eksd/x/blobs/uploads/abc?_state=s", True),
+        ("https://registry.example:443/v2/eksd/x/blobs/uploads/abc", True),
+        ("https://REGISTRY.example/v2/eksd/x/blobs/uploads/abc", True),
+        ("https://elsewhere.example/v2/eksd/x/blobs/uploads/abc", False),  # our credentials would follow it
+        ("http://registry.example/v2/eksd/x/blobs/uploads/abc", False),
+        ("https://registry.example:8443/v2/x", False),
+        ("https://registry.example:bad/v2/x", False),
+        ("uploads/abc", False),
+        ("/v2/x/blobs/uploads/a b", False),
+        ("/v2/x/blobs/uploads/\u00e9", False),
+    ],
+)
+def test_an_upload_location_must_stay_on_the_registry(location: str, accepted: bool) -> None:
+    client = RegistryClient("https://registry.example")
+    if accepted:
+        assert client._location(_answer(location), "push") == location
+    else:
+        with pytest.raises(RegistryError, match="push: the registry sent"):
+            client._location(_answer(location), "push")
+
+
+def test_an_upload_answer_without_location_keeps_the_url_only_where_allowed() -> None:
+    client = RegistryClient("https://registry.example")
+    assert client._location(_answer(None), "patch", default="/v2/x/blobs/uploads/1") == "/v2/x/blobs/uploads/1"
+    with pytest.raises(RegistryError, match="without a Location header"):
+        client._location(_answer(None), "start")
 
 
 def test_registry_unavailable_is_transient_and_a_domain_error() -> None:

@@ -67,7 +67,10 @@ def images(
         " Default: patch for ECR (as docker push), put otherwise.",
     ),
     chunk_mib: int | None = typer.Option(
-        None, "--chunk-mib", help="With patch: PATCH in parts of this many MiB (>= 5), for registries capping requests."
+        None,
+        "--chunk-mib",
+        help="With patch: PATCH in parts of this many MiB (>= 5), for registries capping requests."
+        " Refused for ECR, which keeps only the first PATCH of an upload session.",
     ),
     output: SummaryFormat = typer.Option(SummaryFormat.TABLE, "--format", help="table or json."),
     policy: Path | None = PolicyOption,

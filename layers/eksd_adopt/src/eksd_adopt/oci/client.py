@@ -645,6 +645,9 @@ class RegistryClient:
             )
             if response.status == 201:
                 return None
+            # ECR without its BLOB_MOUNTING account setting (or with repositories under different
+            # keys) answers 202 and opens an ordinary upload session instead of mounting:
+            # https://docs.aws.amazon.com/AmazonECR/latest/userguide/blob-mounting.html
             _raise_unexpected(response, what, 202)
             return self._location(response, what)
 
@@ -657,7 +660,12 @@ class RegistryClient:
         return self._location(response, what)
 
     def patch_upload(self, repository: str, location: str, body: Iterable[bytes], start: int, length: int) -> str:
-        """Send one chunk (streamed from ``body``); returns the session's next location."""
+        """Send one chunk (streamed from ``body``); returns the session's next location (the same one
+        when the registry names none).
+
+        The spec answers 202; ECR answers 201 Created (jdx/mise#11376, openai/tart#273, dotnet's
+        container tooling in dotnet/sdk-container-builds#279), so both mean the chunk was taken.
+        """
         what = f"{self.host}/{repository}: upload chunk {start}-{start + length - 1}"
         response = self.request(
             "PATCH",
@@ -671,8 +679,8 @@ class RegistryClient:
             },
             content=body,
         )
-        _raise_unexpected(response, what, 202)
-        return self._location(response, what)
+        _raise_unexpected(response, what, 202, 201)
+        return self._location(response, what, default=location)
 
     def finish_upload(
         self,
@@ -732,10 +740,21 @@ class RegistryClient:
 
         self.retried(f"{self.host}/{repository}: push blob {digest}", call)
 
-    def _location(self, response: Response, what: str) -> str:
+    def _location(self, response: Response, what: str, *, default: str | None = None) -> str:
+        """The upload session's URL from a response: on this registry only (the registry's credentials
+        go with every request to it), or ``default`` when the response names none."""
         location = response.headers.get("location")
         if not location:
+            if default is not None:
+                return default
             raise RegistryError(f"{what}: HTTP {response.status} without a Location header")
+        if len(location) > _MAX_LOCATION or not _LOCATION.fullmatch(location):
+            raise RegistryError(f"{what}: the registry sent an unusable upload Location")
+        if location.startswith(("http://", "https://")):
+            if _origin(location) != _origin(self.base_url):
+                raise RegistryError(f"{what}: the registry sent an upload Location on another host")
+        elif not location.startswith("/"):
+            raise RegistryError(f"{what}: the registry sent an upload Location that is not an absolute path")
         return location
 
 
@@ -844,6 +863,20 @@ def _body_size(content: bytes | Iterable[bytes] | None, headers: dict[str, str] 
         return len(content)
     declared = {k.lower(): v for k, v in (headers or {}).items()}.get("content-length", "")
     return int(declared) if _CONTENT_LENGTH.fullmatch(declared) else 0
+
+
+# An upload session's Location: printable ASCII, no spaces (a URL or an absolute path on the registry).
+_LOCATION = re.compile(r"[!-~]+", re.ASCII)
+_MAX_LOCATION = 4096
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a port that is not a number
+        return ("", "", None)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
 
 
 def _pull(repository: str) -> str:

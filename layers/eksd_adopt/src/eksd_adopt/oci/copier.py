@@ -9,12 +9,19 @@ run is uploaded once and mounted into any other repository that needs it; each b
 size are checked while it streams (its last bytes are sent only once the whole blob has hashed
 right), and nothing is ever held whole in memory.
 
-How a blob is sent depends on the target. A plain OCI registry gets the spec's monolithic upload,
-the blob streamed as the body of the committing PUT: one request, and a registry such as
-distribution hashes it once as it arrives (after PATCHes it reads the whole blob back to hash it at
-commit, a quarter more CPU on the receiving side). ECR gets what ``docker push`` sends it: small
-blobs in one PUT, larger ones streamed in one PATCH, then the committing PUT; fixed-size chunks are
-there for registries that cap a request's size.
+How a blob is sent depends on the target (:class:`UploadMode`). A plain OCI registry gets the
+spec's monolithic upload, the blob streamed as the body of the committing PUT: one request, and a
+registry such as distribution hashes it once as it arrives (after PATCHes it reads the whole blob
+back to hash it at commit, a quarter more CPU on the receiving side). ECR gets what ``docker push``
+sends it: small blobs in one PUT, larger ones streamed in one PATCH, then the committing PUT. Never
+more than one PATCH per session to ECR: it answers every later PATCH 201 but has been reported to
+drop its body (aws/containers-roadmap#2831), so fixed-size chunks, there for registries that cap a
+request's size, are refused for it.
+
+Promotion copies an image between repositories of the target registry by cross-repository mount.
+A registry that will not mount (ECR without its ``BLOB_MOUNTING`` account setting, or repositories
+under different KMS keys) opens an upload session instead; the blob's bytes are then read back from
+the source repository and sent into it, verified exactly as staging's were.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ logger = Logger(child=True)
 T = TypeVar("T")
 
 MIB = 1024 * 1024
-MIN_CHUNK_SIZE = 5 * MIB  # ECR refuses upload parts under 5 MiB (all but the last)
+MIN_CHUNK_SIZE = 5 * MIB  # S3-backed registries refuse upload parts under 5 MiB (all but the last)
 DEFAULT_MONOLITHIC_MAX: int | None = None  # every blob in its committing PUT (plain OCI registries)
 ECR_MONOLITHIC_MAX = 4 * MIB  # ECR: small blobs in one PUT, the rest PATCHed (as docker push does)
 # An image is a platform manifest, an index of them, or at most an index of indexes of them: nothing
@@ -60,6 +67,40 @@ ECR_MONOLITHIC_MAX = 4 * MIB  # ECR: small blobs in one PUT, the rest PATCHed (a
 MAX_INDEX_DEPTH = 2
 MAX_IMAGE_MANIFESTS = 256  # distinct manifests in one image, the root included
 MAX_IMAGE_BLOBS = 4096  # distinct configs and layers in one image (EKS-D images have about a dozen)
+
+
+@dataclass(frozen=True)
+class UploadMode:
+    """How blobs are sent to one target registry.
+
+    ``monolithic_max``: blobs up to this size go in the committing PUT (None: every blob); larger
+    ones are PATCHed, in ``chunk_size`` parts (None: the rest of the blob in one PATCH).
+    ``single_patch``: the target keeps only the first PATCH of a session (ECR), so chunks are refused.
+    """
+
+    monolithic_max: int | None = DEFAULT_MONOLITHIC_MAX
+    chunk_size: int | None = None
+    single_patch: bool = False
+
+    def __post_init__(self) -> None:
+        if self.chunk_size is not None and self.chunk_size < MIN_CHUNK_SIZE:
+            raise ValueError("chunk_size must be at least 5 MiB (ECR's and S3's smallest upload part)")
+        if self.chunk_size is not None and self.single_patch:
+            # ECR answers every PATCH after the first 201 while (as reported) dropping its body, so a
+            # chunked upload would only fail at the committing PUT's digest check, every time.
+            raise ValueError(
+                "chunked uploads cannot go to ECR: it keeps only the first PATCH of an upload session"
+                " (aws/containers-roadmap#2831); leave the chunk size unset"
+            )
+
+    @classmethod
+    def for_target(cls, *, ecr: bool, upload: str | None = None, chunk_size: int | None = None) -> UploadMode:
+        """ECR: one PATCH per blob over 4 MiB, as ``docker push`` sends it; others: the blob in its PUT.
+        ``upload`` ("put" or "patch") overrides the default."""
+        mode = upload or ("patch" if ecr else "put")
+        return cls(
+            monolithic_max=None if mode == "put" else ECR_MONOLITHIC_MAX, chunk_size=chunk_size, single_patch=ecr
+        )
 
 
 class ImageCopyResult(BaseModel):
@@ -100,7 +141,6 @@ class _BlobMove:
     blob: Descriptor
     image: str  # the image it belongs to, for messages
     mount_from: str | None  # promotion: the target repository to mount it from
-    allow_byte_copy: bool  # may it be uploaded when a mount is refused
 
     @property
     def what(self) -> str:
@@ -297,19 +337,13 @@ class ImageCopier:
         sources: SourceRegistries | None = None,
         repositories: RepositoryProvisioner | None = None,
         blob_concurrency: int = 6,
-        chunk_size: int | None = None,
-        monolithic_max: int | None = DEFAULT_MONOLITHIC_MAX,
+        uploads: UploadMode | None = None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
-        """``monolithic_max``: blobs up to this size go in the committing PUT (None: every blob);
-        larger ones are PATCHed, in ``chunk_size`` parts (None: the rest of the blob in one PATCH)."""
-        if chunk_size is not None and chunk_size < MIN_CHUNK_SIZE:
-            raise ValueError("chunk_size must be at least 5 MiB (ECR's smallest upload part)")
         self.target = target
         self.sources = sources or SourceRegistries()
         self.repositories = repositories
-        self.chunk_size = chunk_size
-        self.monolithic_max = monolithic_max
+        self.uploads = uploads or UploadMode()
         self.on_bytes = on_bytes or (lambda n: None)
         self._pool = _LargestFirstPool(blob_concurrency)
         self._lock = threading.Lock()
@@ -349,11 +383,13 @@ class ImageCopier:
         )
 
     def copy_within_registry(
-        self, source_repository: str, digest: str, target_repository: str, tag: str, *, allow_byte_copy: bool = False
+        self, source_repository: str, digest: str, target_repository: str, tag: str
     ) -> ImageCopyResult:
-        """Promotion: the image at ``digest`` into another repository of the target registry, by blob mount.
+        """Promotion: the image at ``digest`` into another repository of the target registry.
 
-        No layer bytes move; a registry that refuses a mount is an error unless ``allow_byte_copy``.
+        Every blob the target lacks is mounted from ``source_repository`` (no bytes move); where the
+        registry opens an upload session instead, the blob is read back and sent, verified as any
+        upload is. The result counts mounted, re-sent (``blobs_uploaded``) and present blobs.
         """
         if not is_digest(digest):
             raise RegistryError(f"{self.target.host}/{source_repository}: {digest[:100]!r} is not a sha256 digest")
@@ -366,7 +402,6 @@ class ImageCopier:
             tag,
             image=f"{self.target.host}/{source_repository}@{digest}",
             mount_from_source=True,
-            allow_byte_copy=allow_byte_copy,
         )
 
     def copy_all(
@@ -404,7 +439,6 @@ class ImageCopier:
         *,
         image: str,
         mount_from_source: bool,
-        allow_byte_copy: bool = True,
     ) -> ImageCopyResult:
         started = time.monotonic()
         target_ref = f"{self.target.host}/{target_repository}:{tag}"
@@ -447,8 +481,7 @@ class ImageCopier:
         tally = _ImageTally()
         mount_from = source_repository if mount_from_source else None
         moves = [
-            _BlobMove(source, source_repository, target_repository, blob, image, mount_from, allow_byte_copy)
-            for blob in blobs.values()
+            _BlobMove(source, source_repository, target_repository, blob, image, mount_from) for blob in blobs.values()
         ]
         futures: list[Future[BlobOutcome]] = [
             self._pool.submit(move.blob.size, partial(self._ensure_blob, move)) for move in moves
@@ -560,12 +593,11 @@ class ImageCopier:
             if session is None:
                 self._remember(blob.digest, repository)
                 return BlobOutcome.MOUNTED
-            if not move.allow_byte_copy:
-                self.target.cancel_upload(repository, session)
-                raise RegistryError(
-                    f"{move.image}: {self.target.host} refused to mount {blob.digest} from {mount_source} into "
-                    f"{repository}; promotion moves no bytes (enable cross-repository blob mounting)"
-                )
+            # Refused (the registry opened an upload session instead): the bytes go into that session.
+            logger.info(
+                "mount refused, sending the blob",
+                extra={"blob": blob.digest, "repository": repository, "from": mount_source},
+            )
         self._upload_blob(move, session)
         self._remember(blob.digest, repository)
         return BlobOutcome.UPLOADED
@@ -596,13 +628,17 @@ class ImageCopier:
             move.source_repository, blob.digest, chunk_size=READ_CHUNK, size=blob.size
         ) as chunks:
             reader = _VerifyingReader(chunks, blob, move.image, self.on_bytes)
-            if self.monolithic_max is None or blob.size <= self.monolithic_max:
+            uploads = self.uploads
+            if uploads.monolithic_max is None or blob.size <= uploads.monolithic_max:
                 # Streamed as the committing PUT's body; the reader cuts it short on wrong bytes.
                 self.target.finish_upload(repository, location, blob.digest, reader.take(blob.size), blob.size)
                 return
             offset = 0
             while offset < blob.size:
-                length = blob.size - offset if self.chunk_size is None else min(self.chunk_size, blob.size - offset)
+                if offset and uploads.single_patch:  # UploadMode refuses chunks for such a target; never a 2nd
+                    raise RegistryError(f"{move.what}: a second PATCH in one session to a single-PATCH registry")
+                rest = blob.size - offset
+                length = rest if uploads.chunk_size is None else min(uploads.chunk_size, rest)
                 location = self.target.patch_upload(repository, location, reader.take(length), offset, length)
                 offset += length
             reader.finish()  # already checked before the last PATCHed bytes left; the session is committed now

@@ -8,12 +8,12 @@ from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.oci.client import BasicCredentials, RegistryClient, default_http_client
 from eksd_adopt.oci.copier import (
-    ECR_MONOLITHIC_MAX,
     MIB,
     ImageCopier,
     ImageCopyResult,
     RepositoryProvisioner,
     SourceRegistries,
+    UploadMode,
 )
 from eksd_adopt.oci.errors import RegistryError
 from eksd_adopt.oci.settings import MirrorImageSettings
@@ -63,8 +63,11 @@ def build_copier(
         sources=sources,
         repositories=repositories,
         blob_concurrency=settings.concurrency,
-        monolithic_max=None if settings.upload_mode == "put" else ECR_MONOLITHIC_MAX,
-        chunk_size=settings.chunk_size_mib * MIB if settings.chunk_size_mib else None,
+        uploads=UploadMode.for_target(
+            ecr=settings.targets_ecr,
+            upload=settings.upload_mode,
+            chunk_size=settings.chunk_size_mib * MIB if settings.chunk_size_mib else None,
+        ),
         on_bytes=on_bytes,
     )
 

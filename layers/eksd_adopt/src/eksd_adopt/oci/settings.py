@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from eksd_adopt.settings import UpstreamAccessSettings
+
+# A private ECR registry's host: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]
+_ECR_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]{1,32}\.amazonaws\.com(\.cn)?(:443)?", re.ASCII)
+
+
+def is_ecr_target(registry_url: str, auth: str) -> bool:
+    """Whether blobs go to ECR: its credentials are used, or the URL names a private ECR registry."""
+    host = registry_url.split("://", 1)[-1].rstrip("/").lower()
+    return auth == "ecr" or _ECR_HOST.fullmatch(host) is not None
 
 
 class MirrorImageSettings(UpstreamAccessSettings):
@@ -22,15 +32,34 @@ class MirrorImageSettings(UpstreamAccessSettings):
         " default patch for ECR (what docker push does there), put for other registries",
     )
     chunk_size_mib: int | None = Field(
-        default=None, alias="MIRROR_CHUNK_MIB", ge=5, le=1024, description="patch: parts of this size (default one)"
+        default=None,
+        alias="MIRROR_CHUNK_MIB",
+        ge=5,
+        le=1024,
+        description="patch: parts of this size (default one); refused for ECR, which keeps one PATCH per session",
     )
     repository_prefix: str | None = Field(
         default=None, alias="MIRROR_REPOSITORY_PREFIX", description="refuse jobs whose target repository is outside it"
     )
 
+    @model_validator(mode="after")
+    def _no_chunks_for_ecr(self) -> Self:
+        if self.chunk_size_mib is not None and self.targets_ecr:
+            # ECR answers each PATCH after a session's first with 201 but has been reported to drop
+            # its body (aws/containers-roadmap#2831): chunks would corrupt every upload over one part.
+            raise ValueError(
+                "MIRROR_CHUNK_MIB (--chunk-mib) cannot be used with an ECR target: ECR keeps only the first"
+                " PATCH of an upload session, so each blob goes in one PATCH; leave it unset"
+            )
+        return self
+
+    @property
+    def targets_ecr(self) -> bool:
+        return is_ecr_target(self.target_registry_url, self.target_registry_auth)
+
     @property
     def upload_mode(self) -> Literal["put", "patch"]:
-        return self.upload or ("patch" if self.target_registry_auth == "ecr" else "put")
+        return self.upload or ("patch" if self.targets_ecr else "put")
 
     @property
     def registry_host(self) -> str:

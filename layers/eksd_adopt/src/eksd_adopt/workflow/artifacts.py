@@ -11,9 +11,11 @@ from eksd_adopt.archives import (
 )
 from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
 from eksd_adopt.oci.client import RegistryClient
+from eksd_adopt.oci.copier import ImageCopier, UploadMode
 from eksd_adopt.oci.ecr import EcrRepositories, ecr_client, ecr_credentials
 from eksd_adopt.oci.errors import RegistryError
 from eksd_adopt.oci.inspect import inspect_image
+from eksd_adopt.oci.settings import is_ecr_target
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError
@@ -65,8 +67,11 @@ class StagedCopy(BucketArchives):
 class RegistryImages:
     """Reads staged images back and promotes them by digest, through the image package's registry client.
 
-    Promotion mounts every blob from the staging repository (no bytes re-sent) and skips what the
-    target holds; a registry that answers a mount with an upload session instead is an error.
+    Promotion mounts every blob from the staging repository and skips what the target holds. ECR
+    mounts only with its BLOB_MOUNTING account setting enabled and between repositories under the
+    same KMS key (https://docs.aws.amazon.com/AmazonECR/latest/userguide/blob-mounting.html);
+    otherwise it opens an upload session, and the blob's bytes are read back from staging and sent,
+    verified by digest and size as the mirror's are (the image copier does both).
     """
 
     def __init__(
@@ -76,13 +81,14 @@ class RegistryImages:
         client: RegistryClient | None = None,
         repositories: EcrRepositories | None = None,
     ) -> None:
+        url = settings.require("target_registry_url")
         self.client = client or RegistryClient(
-            settings.require("target_registry_url"),
-            credentials=ecr_credentials(ecr_client()) if settings.target_registry_auth == "ecr" else None,
+            url, credentials=ecr_credentials(ecr_client()) if settings.target_registry_auth == "ecr" else None
         )
         if repositories is None and settings.ecr_control_plane:
             repositories = EcrRepositories(ecr_client(), kms_key_arn=settings.ecr_kms_key_arn)
         self.repositories = repositories
+        self.uploads = UploadMode.for_target(ecr=is_ecr_target(url, settings.target_registry_auth))
 
     def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
         try:
@@ -112,33 +118,20 @@ class RegistryImages:
         return present.digest if present is not None else None
 
     def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced:
-        present = self.client.head_manifest(target_repository, tag)
-        if present is not None and present.digest == digest:
-            return BlobsPlaced()  # already promoted
-        where = f"{source_repository}@{digest}"
-        index = self.client.get_manifest(source_repository, digest)
-        if index.digest != digest:
-            raise ArtifactMissingError(f"{where}: the registry served another manifest ({index.digest})")
-        if self.repositories is not None:
-            # Same settings as staging: scan on push, KMS, immutable tags, untagged-image lifecycle.
-            self.repositories.ensure_repository(target_repository)
-        mounted = skipped = 0
-        for entry in index.children(where) if index.is_index else []:
-            manifest = self.client.get_manifest(source_repository, entry.digest)
-            for blob in manifest.blobs(f"{source_repository}@{entry.digest}"):
-                if self.client.blob_exists(target_repository, blob.digest):
-                    skipped += 1  # e.g. a layer both platforms share, mounted for the first one
-                    continue
-                session = self.client.mount_blob(target_repository, blob.digest, source_repository)
-                if session is not None:
-                    self.client.cancel_upload(target_repository, session)
-                    raise ArtifactMissingError(
-                        f"{target_repository}: the registry would not mount {blob.digest} from {source_repository}"
-                    )
-                mounted += 1
-            self.client.put_manifest(target_repository, entry.digest, manifest)
-        self.client.put_manifest(target_repository, tag, index)
-        return BlobsPlaced(mounted, skipped)
+        """The image at ``digest`` in ``source_repository`` under ``target_repository:tag``, by digest.
+
+        Creates the stage's repository first (scan on push, KMS, immutable tags, lifecycle rule, as
+        staging's); children by digest, then the index under the tag, so the tag names a whole image.
+        Each distinct blob of the image is counted once: mounted, already there, or re-sent.
+        """
+        with ImageCopier(self.client, repositories=self.repositories, uploads=self.uploads) as copier:
+            result = copier.copy_within_registry(source_repository, digest, target_repository, tag)
+        return BlobsPlaced(
+            mounted=result.blobs_mounted,
+            skipped=result.blobs_skipped,
+            resent=result.blobs_uploaded,
+            bytes_resent=result.bytes_uploaded,
+        )
 
 
 def _copy(settings: WorkflowSettings) -> StagedCopy:

@@ -44,10 +44,13 @@ class StagedArtifacts(Protocol):
 
 
 class BlobsPlaced(NamedTuple):
-    """What promoting one image did with its blobs: mounted from staging, or found already in the stage."""
+    """What promoting one image did with its blobs: mounted from staging, found already in the stage, or
+    sent again because the registry would not mount them (ECR without BLOB_MOUNTING), with those bytes."""
 
     mounted: int = 0
     skipped: int = 0
+    resent: int = 0
+    bytes_resent: int = 0
 
 
 class ArtifactPromoter(Protocol):

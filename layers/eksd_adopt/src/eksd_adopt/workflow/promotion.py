@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from eksd_adopt.events import EventPublisher, EventType
@@ -20,16 +21,24 @@ from eksd_adopt.workflow.models import ApprovalStatus, ReleaseRef, StagePointer,
 from eksd_adopt.workflow.ports import ApprovalStore, ArtifactPromoter, DocumentStore, ReleasePointers
 from eksd_adopt.workflow.publishing import emit
 
+logger = Logger(child=True)
+
 
 class PromotionResult(BaseModel):
+    """What a promotion did; the blob counts say how the images' blobs reached the stage: mounted from
+    staging, re-sent (the registry would not mount them: ECR without BLOB_MOUNTING) or already there."""
+
     stage: str
     manifest_location: str
     parameter: str
     images: int
     archives: int
-    # What the image copies did: mounted from staging, or already in the stage (no layer bytes are sent).
+    # What the image copies did: mounted from staging, already in the stage, or sent again where the
+    # registry refused to mount them (ECR without its BLOB_MOUNTING setting), with the bytes that took.
     blobs_mounted: int = 0
     blobs_skipped: int = 0
+    blobs_resent: int = 0
+    bytes_resent: int = 0
 
 
 def parameter_name(stage: str, channel: str) -> str:
@@ -53,12 +62,18 @@ def promote(
 
     The pointer moves last, so a consumer never sees a release whose artifacts are not all in place.
     """
-    mounted = skipped = 0
-    for image in images:
-        placed = promoter.promote_image(
+    placed = [
+        promoter.promote_image(
             image.repository, stage_repository_of(plan, image.repository, stage), image.digest, image.tag
         )
-        mounted, skipped = mounted + placed.mounted, skipped + placed.skipped
+        for image in images
+    ]
+    resent = sum(p.resent for p in placed)
+    if resent:
+        logger.warning(
+            "the registry refused blob mounts during promotion; their bytes were sent again",
+            extra={"stage": stage, "blobs_resent": resent},
+        )
     promoted_archives = [
         archive.model_copy(update={"target_key": stage_key_of(plan, archive.target_key, stage)})
         for archive in plan.archives
@@ -104,8 +119,10 @@ def promote(
         parameter=parameter_name(stage, release.channel),
         images=len(images),
         archives=len(plan.archives),
-        blobs_mounted=mounted,
-        blobs_skipped=skipped,
+        blobs_mounted=sum(p.mounted for p in placed),
+        blobs_skipped=sum(p.skipped for p in placed),
+        blobs_resent=resent,
+        bytes_resent=sum(p.bytes_resent for p in placed),
     )
 
 
