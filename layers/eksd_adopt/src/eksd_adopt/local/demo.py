@@ -31,6 +31,7 @@ import httpx
 from eksd_adopt.ledger.model import ReleaseRecord, ReleaseStatus
 from eksd_adopt.local.aws import ACCOUNT, REGION, LocalAws, RuntimeSettings, function_arn
 from eksd_adopt.local.cdn import LocalCdn
+from eksd_adopt.local.ecrfront import EcrFront
 from eksd_adopt.local.eventsource import SqsEventSource
 from eksd_adopt.local.explore import DemoError, DemoIdentity, DemoState, announce, publish_release
 from eksd_adopt.local.registry import LocalRegistry
@@ -178,6 +179,9 @@ def local_stack(
     with ExitStack() as stack:
         upstream_registry = stack.enter_context(LocalRegistry(workdir / "upstream-registry"))
         private_registry = stack.enter_context(LocalRegistry(workdir / "private-registry"))
+        # The functions reach it as ECR: behind the ECR front, logging in with moto's GetAuthorizationToken,
+        # with blob mounting on as the stack sets it.
+        private_ecr = stack.enter_context(EcrFront(private_registry.url, blob_mounting=True))
         cdn = LocalCdn(workdir / "cdn")
         cdn.start()
         stack.callback(cdn.stop)
@@ -186,8 +190,9 @@ def local_stack(
             approval_timeout_seconds=3600,
             mirror_concurrency=8,
             stage_rules={STAGE: {"approvers": list(approvers), "required_approvals": 1}},
-            target_registry_url=private_registry.url,
+            target_registry_url=private_ecr.url,
             endpoints=(f"public.ecr.aws={upstream_registry.url}", f"distro.eks.amazonaws.com={cdn.base_url}"),
+            extra_env={"TARGET_REGISTRY_AUTH": "ecr"},
         )
         runtime = stack.enter_context(LocalAws(settings))
         sns, sqs = runtime.client("sns"), runtime.client("sqs")
