@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
+from infra.constructs.blob_mounting import RegistryBlobMounting
 from infra.constructs.image_mirror import ImageMirror
 from infra.constructs.intake import Intake
 from infra.constructs.ledger import ReleaseLedger
@@ -41,6 +42,9 @@ class EksdAdoptStack(cdk.Stack):
         self.functions = FunctionFactory(self, layer.layer, log_retention=_retention(settings.log_retention_days))
         self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
         self.image_mirror = ImageMirror(self, "ImageMirror", functions=self.functions, prefix=settings.prefix)
+        self.blob_mounting = RegistryBlobMounting(
+            self, "RegistryBlobMounting", log_retention=_retention(settings.log_retention_days)
+        )
         self.operators = OperatorsTopic(self, "Operators")
         self.ledger = ReleaseLedger(self, "Ledger")
         self.release_events = ReleaseEvents(

@@ -32,6 +32,9 @@ RESOURCE_STAR_ACTIONS = {
     # ECR: the registry login token is account-wide (list_amazonelasticcontainerregistry.html); pushes
     # and pulls are scoped to repositories.
     "ecr:GetAuthorizationToken",
+    # ECR: account settings (the stack turns on BLOB_MOUNTING) belong to the registry: no resource type
+    # for PutAccountSetting (list_amazonelasticcontainerregistry.html).
+    "ecr:PutAccountSetting",
     # Resuming a gate (list_awsstepfunctions.html: no resource type for SendTask*); the token is the
     # capability and names its execution. Only the decision handler holds them (test_deploy_readiness).
     "states:SendTaskSuccess",
