@@ -6,7 +6,7 @@ every 3 to 5 months, each channel released every 1 to 4 weeks while supported, a
 in one week announced by one docs change (several messages at once).
 
 What runs is the production path: each announcement is an SNS envelope in a Lambda SQS event, handled
-by ``functions/intake/handler.py``; the reconciler is ``functions/reconcile/handler.py`` on its
+by ``functions/intake_notification/handler.py``; the reconciler is ``functions/intake_reconcile/handler.py`` on its
 15-minute schedule; the ledger is :class:`~eksd_adopt.ledger.dynamodb.DynamoDbLedger` on moto. Stand-ins
 only where the intake has ports: the clock (``IntakeService(clock=...)``), the upstream CDN (an
 in-memory ``httpx`` transport under the real :class:`~eksd_adopt.fetch.DocumentFetcher`), and the
@@ -618,8 +618,8 @@ class _Replay:
         self.service.replay = self
         self.ledger = self.service.ledger
         with contextlib.redirect_stdout(self._log_sink):  # Powertools loggers write where stdout was at import
-            self.intake = _load_handler("intake")
-            self.reconciler = _load_handler("reconcile")
+            self.intake = _load_handler("intake_notification")
+            self.reconciler = _load_handler("intake_reconcile")
 
     # ----- scheduling -----------------------------------------------------------------------------------
     def _at(self, when: datetime, kind: str, payload: Any = None) -> None:
@@ -789,7 +789,10 @@ class _Replay:
 
     def _handle_batch(self, batch: list[Message]) -> None:
         event = {"Records": [m.lambda_record() for m in batch]}
-        context = LambdaContext("eksd-adopt-intake", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-intake")
+        context = LambdaContext(
+            "eksd-adopt-intake-notification",
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-intake-notification",
+        )
         previous, self.invocation = self.invocation, "intake"
         self.counters["intake invocations"] += 1
         failed: set[str]
@@ -829,7 +832,7 @@ class _Replay:
             "detail": {},
         }
         context = LambdaContext(
-            "eksd-adopt-reconcile", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-reconcile"
+            "eksd-adopt-intake-reconcile", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-intake-reconcile"
         )
         output = io.StringIO()
         idle = False

@@ -107,8 +107,8 @@ def _jobs(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _worker(source_url: str, target_url: str, jobs_path: str) -> None:
     """In a fresh process: copy every job with the copier as the CLI and the function build it; print a JSON line."""
-    from eksd_adopt.oci.job import build_copier
-    from eksd_adopt.oci.settings import MirrorImageSettings
+    from eksd_adopt.images.job import build_copier
+    from eksd_adopt.images.settings import MirrorImageSettings
     from eksd_adopt.plan import ImageCopyJob
     from eksd_adopt.policy import ImageRegistryRule, UpstreamPolicy
 
@@ -228,7 +228,7 @@ def _push_floor(source_url: str, source_root: Path, target_url: str, jobs: list[
     receiving registry's ingest alone costs here, so no copier can beat it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from eksd_adopt.oci.client import RegistryClient
+    from eksd_adopt.images.client import RegistryClient
 
     source = RegistryClient(source_url)
     digests: set[str] = set()

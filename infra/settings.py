@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from eksd_adopt.approvals.principals import is_role_arn
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN
-from eksd_adopt.workflow.principals import is_role_arn
 
 
 class DeploymentSettings(BaseModel):

@@ -11,14 +11,14 @@ from constructs import Construct
 
 from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
-from infra.constructs.blob_mounting import RegistryBlobMounting
-from infra.constructs.image_mirror import ImageMirror
+from infra.constructs.archives import ArchiveMirror
+from infra.constructs.events import ReleaseEvents
+from infra.constructs.images import ImageMirror
+from infra.constructs.images_blob_mounting import RegistryBlobMounting
 from infra.constructs.intake import Intake
 from infra.constructs.ledger import ReleaseLedger
-from infra.constructs.mirror_storage import MirrorStorage
-from infra.constructs.monitoring import Monitoring
+from infra.constructs.operations import Operations
 from infra.constructs.operators import OperatorsTopic
-from infra.constructs.release_events import ReleaseEvents
 from infra.constructs.shared_layer import DomainLayer
 from infra.constructs.workflow import AdoptionWorkflow
 from infra.function_factory import FunctionFactory
@@ -40,14 +40,15 @@ class EksdAdoptStack(cdk.Stack):
         self._require_supported_region()
         layer = DomainLayer(self, "DomainLayer", layer_dir=layer_dir)
         self.functions = FunctionFactory(self, layer.layer, log_retention=_retention(settings.log_retention_days))
-        self.mirror_storage = MirrorStorage(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
-        self.image_mirror = ImageMirror(self, "ImageMirror", functions=self.functions, prefix=settings.prefix)
+        # Construct ids predate the capability names; kept so a deploy never replaces the bucket, keys or topics.
+        self.archives = ArchiveMirror(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
+        self.images = ImageMirror(self, "ImageMirror", functions=self.functions, prefix=settings.prefix)
         self.blob_mounting = RegistryBlobMounting(
             self, "RegistryBlobMounting", log_retention=_retention(settings.log_retention_days)
         )
         self.operators = OperatorsTopic(self, "Operators")
         self.ledger = ReleaseLedger(self, "Ledger")
-        self.release_events = ReleaseEvents(
+        self.events = ReleaseEvents(
             self,
             "ReleaseEvents",
             subscriber_accounts=settings.subscriber_accounts,
@@ -68,11 +69,11 @@ class EksdAdoptStack(cdk.Stack):
             prefix=settings.prefix,
             stages=settings.stages,
             ledger_table=self.ledger.table,
-            bucket=self.mirror_storage.bucket,
-            events_topic=self.release_events.topic,
+            bucket=self.archives.bucket,
+            events_topic=self.events.topic,
             approvals=self.approvals,
-            mirror_image=self.image_mirror.function,
-            mirror_archive=self.mirror_storage.function,
+            mirror_image=self.images.function,
+            mirror_archive=self.archives.function,
             log_retention=_retention(settings.log_retention_days),
             approver_session_roles=settings.approver_session_roles,
         )
@@ -88,12 +89,12 @@ class EksdAdoptStack(cdk.Stack):
             tracked_channels=settings.tracked_channels,
             track_from_minor=settings.track_from_minor,
             reconcile_every=cdk.Duration.minutes(settings.reconcile_minutes),
-            events_topic=self.release_events.topic,
+            events_topic=self.events.topic,
         )
         # StartExecution on the encrypted state machine encrypts the input with the caller's rights.
         for starter in (self.intake.intake_function, self.intake.reconcile_function):
             self.workflow.grant_key_use(starter)
-        self.monitoring = Monitoring(
+        self.operations = Operations(
             self,
             "Monitoring",
             functions=self.functions,
@@ -102,8 +103,8 @@ class EksdAdoptStack(cdk.Stack):
             approvals_table=self.approvals.table,
             charted_functions={
                 **{key.removesuffix("FunctionArn"): fn for key, fn in self.workflow.steps.items()},
-                "MirrorImage": self.image_mirror.function,
-                "MirrorArchive": self.mirror_storage.function,
+                "MirrorImage": self.images.function,
+                "MirrorArchive": self.archives.function,
                 "Intake": self.intake.intake_function,
                 "Reconcile": self.intake.reconcile_function,
                 "ApprovalsApi": self.approvals.decision_function,
@@ -140,9 +141,9 @@ class EksdAdoptStack(cdk.Stack):
         """Promotion creates each stage's repositories (as the mirror creates staging's) and pushes by mount."""
         promote = self.workflow.steps["PromoteFunctionArn"]
         # Its ECR actions on <prefix>/* come with the workflow; the repositories' key comes from here.
-        self.image_mirror.grant_key_for_repositories(promote)
+        self.images.grant_key_for_repositories(promote)
         promote.add_environment("ECR_CONTROL_PLANE", "true")
-        promote.add_environment("ECR_KMS_KEY_ARN", self.image_mirror.key.key_arn)
+        promote.add_environment("ECR_KMS_KEY_ARN", self.images.key.key_arn)
 
 
 _RETENTION = {

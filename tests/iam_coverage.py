@@ -63,7 +63,7 @@ KEPT_PARAMS = (
 
 @dataclass(frozen=True)
 class AwsCall:
-    function: str  # Lambda name in the local runtime, e.g. eksd-adopt-validate-release
+    function: str  # Lambda name in the local runtime, e.g. eksd-adopt-workflow-validate
     service: str  # the IAM prefix (botocore's signing name: "states" for Step Functions)
     operation: str
     params: Mapping[str, Any]

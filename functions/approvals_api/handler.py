@@ -15,10 +15,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError
 
+from eksd_adopt.approvals.errors import ApprovalError, NotAnApproverError
+from eksd_adopt.approvals.gates import decide, pending_approvals
 from eksd_adopt.workflow import wiring
-from eksd_adopt.workflow.approval import decide, pending_approvals
 from eksd_adopt.workflow.config import WorkflowSettings
-from eksd_adopt.workflow.errors import ApprovalError, NotAnApproverError, RollbackError
+from eksd_adopt.workflow.errors import RollbackError
 from eksd_adopt.workflow.promotion import rollback
 
 logger = Logger()

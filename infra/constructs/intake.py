@@ -1,6 +1,6 @@
 """Intake: the upstream SNS topic -> an encrypted SQS queue (DLQ) -> the intake function; the scheduled reconciler; alarms.
 
-Timing of retries (see ``functions/intake/handler.py``): a message whose manifest is not published yet
+Timing of retries (see ``functions/intake_notification/handler.py``): a message whose manifest is not published yet
 fails and comes back after the queue's visibility timeout (6x the function timeout, as AWS
 recommends for Lambda event sources). The intake keeps retrying for ``not_found_retry`` and then
 leaves the release to the reconciler; ``MAX_RECEIVE_COUNT`` receives are enough for that window, so
@@ -138,7 +138,7 @@ class Intake(Construct):
     def _build_intake(self, functions: FunctionFactory, environment: dict[str, str]) -> lambda_.Function:
         function = functions.create(
             "IntakeFunction",
-            handler_dir="intake",
+            handler_dir="intake_notification",
             description="Turn EKS-D release announcements into one adoption per release",
             environment=environment,
             timeout=INTAKE_TIMEOUT,
@@ -158,7 +158,7 @@ class Intake(Construct):
     ) -> lambda_.Function:
         function = functions.create(
             "ReconcileFunction",
-            handler_dir="reconcile",
+            handler_dir="intake_reconcile",
             description="Start every EKS-D release the channel files name that the ledger lacks",
             environment=environment,
             # No reserved concurrency: overlapping runs are safe (the ledger's conditional writes), and

@@ -69,13 +69,21 @@ def execution_timeout(stages: int, approval_timeout: cdk.Duration, team_test_tim
 
 # The step functions this construct creates: ASL substitution -> (construct id, functions/<dir>, description).
 STEPS: dict[str, tuple[str, str, str]] = {
-    "ValidateFunctionArn": ("ValidateRelease", "validate_release", "Validate a manifest, store it, plan the jobs"),
-    "VerifyFunctionArn": ("VerifyRelease", "verify_release", "Re-check the staged copy, write the staged manifest"),
-    "SmokeTestFunctionArn": ("SmokeTestRelease", "smoke_test_release", "Built-in smoke tests on the staged copy"),
-    "RecordTestedFunctionArn": ("RecordTested", "record_tested", "Record that the staged copy passed its tests"),
-    "RequestApprovalFunctionArn": ("RequestApproval", "request_approval", "Open a stage's approval gate"),
-    "PromoteFunctionArn": ("PromoteRelease", "promote_release", "Promote by digest into a stage, move its pointer"),
-    "RecordOutcomeFunctionArn": ("RecordOutcome", "record_outcome", "Record a failed, rejected or expired adoption"),
+    "ValidateFunctionArn": ("ValidateRelease", "workflow_validate", "Validate a manifest, store it, plan the jobs"),
+    "VerifyFunctionArn": ("VerifyRelease", "workflow_verify", "Re-check the staged copy, write the staged manifest"),
+    "SmokeTestFunctionArn": ("SmokeTestRelease", "workflow_smoke_test", "Built-in smoke tests on the staged copy"),
+    "RecordTestedFunctionArn": (
+        "RecordTested",
+        "workflow_record_tested",
+        "Record that the staged copy passed its tests",
+    ),
+    "RequestApprovalFunctionArn": ("RequestApproval", "approvals_request", "Open a stage's approval gate"),
+    "PromoteFunctionArn": ("PromoteRelease", "workflow_promote", "Promote by digest into a stage, move its pointer"),
+    "RecordOutcomeFunctionArn": (
+        "RecordOutcome",
+        "workflow_record_outcome",
+        "Record a failed, rejected or expired adoption",
+    ),
 }
 
 
@@ -124,7 +132,7 @@ class AdoptionWorkflow(Construct):
                 memory_size=512,
                 environment={
                     **self.environment,
-                    **(approvals.environment() if directory == "request_approval" else {}),
+                    **(approvals.environment() if directory == "approvals_request" else {}),
                 },
             )
             for key, (cid, directory, description) in STEPS.items()

@@ -147,15 +147,15 @@ def test_subscriber_received_every_step_event(report) -> None:  # type: ignore[n
 
 
 E2E_CALLERS = (
-    "intake",
-    "validate-release",
-    "mirror-archive",
-    "verify-release",
-    "smoke-test-release",
-    "record-tested",
-    "request-approval",
+    "intake-notification",
+    "workflow-validate",
+    "archives-mirror",
+    "workflow-verify",
+    "workflow-smoke-test",
+    "workflow-record-tested",
+    "approvals-request",
     "approvals-api",
-    "promote-release",
+    "workflow-promote",
 )
 
 

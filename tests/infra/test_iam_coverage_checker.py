@@ -50,40 +50,40 @@ def _publish(function: str) -> AwsCall:
 def test_a_granted_call_passes_and_the_same_call_without_its_grant_is_reported(
     template_json: dict[str, Any], local_template: LocalTemplate
 ) -> None:
-    calls = [_publish("record-tested")]
+    calls = [_publish("workflow-record-tested")]
     assert check_calls(calls, local_template) == []
     # Remove the publish grant from record_tested's role, as a regression in the stack would.
     broken = copy.deepcopy(template_json)
-    role = broken["Resources"][local_template.function_logical_id("record_tested")]["Properties"]["Role"]["Fn::GetAtt"][
-        0
-    ]
+    role = broken["Resources"][local_template.function_logical_id("workflow_record_tested")]["Properties"]["Role"][
+        "Fn::GetAtt"
+    ][0]
     for resource in broken["Resources"].values():
         if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
             statements = resource["Properties"]["PolicyDocument"]["Statement"]
             statements[:] = [s for s in statements if "sns:Publish" not in str(s["Action"])]
     misses = check_calls(calls, LocalTemplate(broken, _runtime()))
     assert [(m.need.action, m.need.resource) for m in misses] == [("sns:Publish", EVENTS_TOPIC)]
-    assert "functions/record_tested" in str(misses[0])
+    assert "functions/workflow_record_tested" in str(misses[0])
 
 
 def test_encrypted_topics_also_need_the_key(template_json: dict[str, Any], local_template: LocalTemplate) -> None:
     broken = copy.deepcopy(template_json)
-    role = broken["Resources"][local_template.function_logical_id("record_tested")]["Properties"]["Role"]["Fn::GetAtt"][
-        0
-    ]
+    role = broken["Resources"][local_template.function_logical_id("workflow_record_tested")]["Properties"]["Role"][
+        "Fn::GetAtt"
+    ][0]
     for resource in broken["Resources"].values():
         if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
             statements = resource["Properties"]["PolicyDocument"]["Statement"]
             statements[:] = [s for s in statements if "kms:GenerateDataKey" not in str(s["Action"])]
-    misses = check_calls([_publish("record-tested")], LocalTemplate(broken, _runtime()))
+    misses = check_calls([_publish("workflow-record-tested")], LocalTemplate(broken, _runtime()))
     # SNS encrypts with a data key from the topic's key and needs Decrypt on it too (sns-key-management.html).
     assert sorted(m.need.action for m in misses) == ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
 def test_a_function_without_the_grant_is_reported(local_template: LocalTemplate) -> None:
     # The approval watch only scans the approvals table: it may not publish release events.
-    (miss,) = [m for m in check_calls([_publish("approval-watch")], local_template) if m.need.action == "sns:Publish"]
-    assert "functions/approval_watch" in str(miss)
+    (miss,) = [m for m in check_calls([_publish("approvals-watch")], local_template) if m.need.action == "sns:Publish"]
+    assert "functions/approvals_watch" in str(miss)
 
 
 def test_send_task_actions_match_only_a_star_resource() -> None:
@@ -133,14 +133,14 @@ def test_approvers_need_both_function_url_actions(template_json: dict[str, Any],
 
 def test_unmapped_operations_and_unattributed_clients_fail_loudly(local_template: LocalTemplate) -> None:
     with pytest.raises(LookupError, match="no IAM mapping for sns:CreateTopic"):
-        check_calls([AwsCall("eksd-adopt-intake", "sns", "CreateTopic", {})], local_template)
+        check_calls([AwsCall("eksd-adopt-intake-notification", "sns", "CreateTopic", {})], local_template)
     (miss,) = check_calls([AwsCall(UNATTRIBUTED, "sns", "Publish", {"TopicArn": EVENTS_TOPIC})], local_template)[:1]
     assert "outside any handler" in str(miss)
 
 
 def test_the_recorder_attributes_calls_to_the_function_that_created_the_client() -> None:
     with CallRecorder() as recorder:
-        token = local_aws.current_function.set("eksd-adopt-record-tested")
+        token = local_aws.current_function.set("eksd-adopt-workflow-record-tested")
         try:
             client = boto3.client("sns", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
         finally:
@@ -154,4 +154,6 @@ def test_the_recorder_attributes_calls_to_the_function_that_created_the_client()
             worker.start()
             worker.join()
             harness.publish(TopicArn=EVENTS_TOPIC, Message="m")
-    assert recorder.calls == [AwsCall("eksd-adopt-record-tested", "sns", "Publish", {"TopicArn": EVENTS_TOPIC})]
+    assert recorder.calls == [
+        AwsCall("eksd-adopt-workflow-record-tested", "sns", "Publish", {"TopicArn": EVENTS_TOPIC})
+    ]

@@ -46,7 +46,7 @@ def function_id(template_json: dict[str, Any], handler_dir: str) -> str:
         if (
             function["Properties"]
             .get("Description", "")
-            .startswith({"intake": "Turn EKS-D", "reconcile": "Start every EKS-D"}[handler_dir])
+            .startswith({"intake_notification": "Turn EKS-D", "intake_reconcile": "Start every EKS-D"}[handler_dir])
         ):
             return name
     raise AssertionError(f"no {handler_dir} function")
@@ -117,12 +117,12 @@ def test_subscription_keeps_the_envelope_from_the_real_topic(template_json: dict
 def test_intake_reads_the_queue_with_partial_batch_failures(template_json: dict[str, Any]) -> None:
     _, mapping = one(template_json, "AWS::Lambda::EventSourceMapping")
     props = mapping["Properties"]
-    assert props["FunctionName"] == {"Ref": function_id(template_json, "intake")}
+    assert props["FunctionName"] == {"Ref": function_id(template_json, "intake_notification")}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": [one(template_json, "AWS::SQS::Queue", "IntakeQueue")[0], "Arn"]}
 
 
-@pytest.mark.parametrize("handler_dir", ["intake", "reconcile"])
+@pytest.mark.parametrize("handler_dir", ["intake_notification", "intake_reconcile"])
 def test_functions_start_exactly_the_adoption_state_machine(template_json: dict[str, Any], handler_dir: str) -> None:
     name = function_id(template_json, handler_dir)
     statements = statements_of(template_json, name)
@@ -182,7 +182,7 @@ def test_reconciler_runs_on_a_schedule(template_json: dict[str, Any]) -> None:
     _, rule = one(template_json, "AWS::Events::Rule", "IntakeSchedule")
     assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
     [target] = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id(template_json, "reconcile"), "Arn"]}
+    assert target["Arn"] == {"Fn::GetAtt": [function_id(template_json, "intake_reconcile"), "Arn"]}
 
 
 def test_alarms_go_to_the_encrypted_operators_topic(template_json: dict[str, Any]) -> None:
@@ -206,7 +206,7 @@ def test_alarms_go_to_the_encrypted_operators_topic(template_json: dict[str, Any
     assert by_metric["InvalidManifests"]["Namespace"] == by_metric["MissedNotifications"]["Namespace"] == "EksdAdopt"
     assert by_metric["InvalidManifests"]["Dimensions"] == [{"Name": "service", "Value": "eksd-adopt"}]
     assert by_metric["Errors"]["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": function_id(template_json, "reconcile")}}
+        {"Name": "FunctionName", "Value": {"Ref": function_id(template_json, "intake_reconcile")}}
     ]
     dlq = next(k for k in resources_of(template_json, "AWS::SQS::Queue") if k.startswith("IntakeDeadLetterQueue"))
     assert by_metric["ApproximateNumberOfMessagesVisible"]["Dimensions"] == [

@@ -21,7 +21,7 @@ from tests.integration.archives.conftest import BUCKET, HOST, bucket_is_empty, p
 
 def _handler_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "mirror_archive_handler", REPO_ROOT / "functions/mirror_archive/handler.py"
+        "mirror_archive_handler", REPO_ROOT / "functions/archives_mirror/handler.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -30,7 +30,7 @@ def _handler_module() -> ModuleType:
 
 
 class _Context:
-    function_name = "mirror-archive"
+    function_name = "archives-mirror"
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:mirror-archive"
     aws_request_id = "req-1"

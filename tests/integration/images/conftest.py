@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from eksd_adopt.endpoints import EndpointMap
+from eksd_adopt.images.client import BasicCredentials, RegistryClient
+from eksd_adopt.images.copier import ImageCopier, SourceRegistries, UploadMode
 from eksd_adopt.local.ecrfront import LOCAL_CREDENTIALS, EcrFront
 from eksd_adopt.local.faultproxy import FaultProxy
 from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.oci.client import BasicCredentials, RegistryClient
-from eksd_adopt.oci.copier import ImageCopier, SourceRegistries, UploadMode
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.retry import RetryPolicy
 

@@ -10,19 +10,19 @@ import time
 import httpx
 import pytest
 
-from eksd_adopt.local.faultproxy import Fault, FaultProxy
-from eksd_adopt.local.images import SharedLayer, publish_image
-from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.copier import UploadMode
-from eksd_adopt.oci.errors import (
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.copier import UploadMode
+from eksd_adopt.images.errors import (
     BlobVerificationError,
     ImageDigestMismatchError,
     RegistryError,
     RegistryUnavailableError,
 )
-from eksd_adopt.oci.inspect import inspect_image
-from eksd_adopt.oci.media import DOCKER_LIST, DOCKER_MANIFEST
+from eksd_adopt.images.inspect import inspect_image
+from eksd_adopt.images.media import DOCKER_LIST, DOCKER_MANIFEST
+from eksd_adopt.local.faultproxy import Fault, FaultProxy
+from eksd_adopt.local.images import SharedLayer, publish_image
+from eksd_adopt.local.registry import LocalRegistry
 from tests.integration.images.conftest import Target, job_for, make_copier
 
 MIB = 1024 * 1024

@@ -15,13 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from eksd_adopt.cli.main import app
+from eksd_adopt.images.client import BasicCredentials, RegistryClient
+from eksd_adopt.images.copier import MIB, UploadMode
+from eksd_adopt.images.errors import RegistryError
+from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.local.ecrfront import ECR_SERVICE, LOCAL_CREDENTIALS, EcrFront
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.oci.client import BasicCredentials, RegistryClient
-from eksd_adopt.oci.copier import MIB, UploadMode
-from eksd_adopt.oci.errors import RegistryError
-from eksd_adopt.oci.settings import MirrorImageSettings
 from eksd_adopt.retry import TransientError
 from tests.integration.images.conftest import FAST_RETRY, Target, job_for, make_copier
 

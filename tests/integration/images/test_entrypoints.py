@@ -21,18 +21,18 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from eksd_adopt.cli.main import app
+from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.local.faultproxy import Fault, FaultProxy
 from eksd_adopt.local.images import image_publisher, publish_image
 from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
-from eksd_adopt.oci.errors import RegistryError
 from tests.conftest import REPO_ROOT, TESTDATA
 from tests.integration.images.conftest import Target, job_for
 
 
 def _handler_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "mirror_image_handler", REPO_ROOT / "functions/mirror_image/handler.py"
+        "mirror_image_handler", REPO_ROOT / "functions/images_mirror/handler.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -41,7 +41,7 @@ def _handler_module() -> ModuleType:
 
 
 class _Context:
-    function_name = "mirror-image"
+    function_name = "images-mirror"
     memory_limit_in_mb = 1024
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:mirror-image"
     aws_request_id = "req-1"

@@ -19,13 +19,13 @@ import pytest
 
 from eksd_adopt.deadline import TransferDeadline
 from eksd_adopt.endpoints import EndpointMap
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.copier import ImageCopier, SourceRegistries
+from eksd_adopt.images.errors import RegistryError, RegistryUnavailableError
+from eksd_adopt.images.media import OCI_INDEX, OCI_MANIFEST
 from eksd_adopt.local.faultproxy import ConnectionSentinel, Fault, FaultProxy
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.copier import ImageCopier, SourceRegistries
-from eksd_adopt.oci.errors import RegistryError, RegistryUnavailableError
-from eksd_adopt.oci.media import OCI_INDEX, OCI_MANIFEST
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.retry import RetryPolicy
 from tests.integration.images.conftest import FAST_RETRY, job_for, make_copier

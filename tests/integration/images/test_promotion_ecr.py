@@ -14,10 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.copier import MIB
+from eksd_adopt.images.ecr import EcrRepositories
 from eksd_adopt.local.images import publish_image
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.copier import MIB
-from eksd_adopt.oci.ecr import EcrRepositories
 from eksd_adopt.workflow.artifacts import RegistryImages
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.ports import BlobsPlaced

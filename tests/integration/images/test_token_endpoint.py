@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.errors import RegistryError
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.errors import RegistryError
 
 
 def _server(token_body: bytes, token_status: int) -> ThreadingHTTPServer:

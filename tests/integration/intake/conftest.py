@@ -37,9 +37,9 @@ def load_handler(name: str) -> ModuleType:
 
 
 class LambdaContext:
-    function_name = "eksd-adopt-intake"
+    function_name = "eksd-adopt-intake-notification"
     memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-intake"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-intake-notification"
     aws_request_id = "req-1"
 
 

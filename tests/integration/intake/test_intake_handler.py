@@ -15,7 +15,7 @@ from tests.conftest import REAL_ANNOUNCEMENTS
 from tests.integration.intake.conftest import IntakeWorld, LambdaContext, load_handler
 from tests.unit.intake.support import make_manifest
 
-intake = load_handler("intake")
+intake = load_handler("intake_notification")
 
 
 def invoke(world: IntakeWorld, event: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from eksd_adopt.intake.aws import StepFunctionsWorkflowStarter
 from tests.integration.intake.conftest import REGION, IntakeWorld, LambdaContext, load_handler
 from tests.integration.intake.test_intake_handler import emitted_metrics, invoke
 
-reconcile = load_handler("reconcile")
+reconcile = load_handler("intake_reconcile")
 runner = CliRunner()
 
 

@@ -49,7 +49,7 @@ def test_a_refused_message_ends_in_the_dead_letter_queue(observed: Callable[[str
         with runtime.env(
             STATE_MACHINE_ARN=runtime.state_machine_arn, UPSTREAM_TOPIC_ARN=topic, TRACKED_CHANNELS="1-20"
         ):
-            source = SqsEventSource(runtime, queue_url, "intake").start()
+            source = SqsEventSource(runtime, queue_url, "intake_notification").start()
             try:
                 runtime.client("sns").publish(TopicArn=topic, Message="Not an EKS-D announcement at all.")
                 deadline = time.monotonic() + 60

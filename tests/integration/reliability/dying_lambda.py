@@ -47,15 +47,15 @@ def _die_after(cls: type, method: str, limit: int) -> None:
 def main() -> int:
     kind, limit, event = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
     if kind == "image":
-        from eksd_adopt.oci.client import RegistryClient
+        from eksd_adopt.images.client import RegistryClient
 
         _die_after(RegistryClient, "finish_upload", limit)  # a blob is in the target once its upload is committed
-        directory = "mirror_image"
+        directory = "images_mirror"
     else:
         from eksd_adopt.archives.s3store import S3ArchiveStore
 
         _die_after(S3ArchiveStore, "upload_part", limit)
-        directory = "mirror_archive"
+        directory = "archives_mirror"
     spec = importlib.util.spec_from_file_location("handler", REPO / "functions" / directory / "handler.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.inspect import inspect_image
 from eksd_adopt.local.cdn import LocalCdn
 from eksd_adopt.local.faultproxy import FaultProxy
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.inspect import inspect_image
 from eksd_adopt.plan import ArchiveCopyJob, ImageCopyJob
 from tests.integration.archives.conftest import publish, url_path
 from tests.integration.intake.conftest import LambdaContext, load_handler
@@ -116,7 +116,7 @@ def test_killed_image_mirror_is_finished_by_the_retry_without_recopying(
         proxy.clear()
 
         # When Step Functions retries the item: the same handler, the same event
-        result = load_handler("mirror_image").handler(event, LambdaContext())
+        result = load_handler("images_mirror").handler(event, LambdaContext())
 
         fetched = {r.path.rsplit("/", 1)[-1] for r in proxy.requests if r.method == "GET" and "/blobs/" in r.path}
     # Then only the missing blobs moved, and the tag names the complete image
@@ -167,7 +167,7 @@ def test_killed_archive_mirror_is_finished_by_the_retry_without_recopying(
             "AWS_DEFAULT_REGION": REGION,
         }
     )
-    handler = load_handler("mirror_archive").handler
+    handler = load_handler("archives_mirror").handler
     # Given the first two Map items done and the third killed after its first 5 MiB part
     first = [handler(e, LambdaContext()) for e in events[:2]]
     run_until_killed("archive", 1, events[2], env)

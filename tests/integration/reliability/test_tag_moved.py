@@ -12,10 +12,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from eksd_adopt.images.errors import ImageDigestMismatchError
 from eksd_adopt.local.faultproxy import FaultProxy
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.local.registry import LocalRegistry
-from eksd_adopt.oci.errors import ImageDigestMismatchError
 from tests.integration.images.conftest import job_for, make_copier
 
 pytestmark = pytest.mark.xdist_group("reliability")

@@ -12,12 +12,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from typer.testing import CliRunner
 
+from eksd_adopt.approvals.aws import DynamoDbApprovalStore
+from eksd_adopt.approvals.models import ApprovalStatus
 from eksd_adopt.ledger import ReleaseStatus
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.local.aws import LocalAws, LocalIdentity
 from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
-from eksd_adopt.workflow.aws import DynamoDbApprovalStore
-from eksd_adopt.workflow.models import ApprovalStatus
 from tests.integration.workflow.conftest import (
     APPROVER_A,
     APPROVER_B,

@@ -14,10 +14,10 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from eksd_adopt.approvals.aws import DynamoDbApprovalStore
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.local.aws import LocalAws, LocalIdentity
 from eksd_adopt.local.upstream import UpstreamSimulator
-from eksd_adopt.workflow.aws import DynamoDbApprovalStore
 from tests.integration.workflow.conftest import APPROVER_A, APPROVER_B, workflow_input
 from tests.integration.workflow.test_adoption import await_gate, decide
 from tests.logcapture import CapturedLogs

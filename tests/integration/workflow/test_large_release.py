@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from eksd_adopt.approvals.aws import DynamoDbApprovalStore
 from eksd_adopt.ledger import ReleaseStatus
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.local.aws import STATE_PAYLOAD_LIMIT, LocalAws, state_payload_bytes
 from eksd_adopt.local.upstream import UpstreamSimulator
-from eksd_adopt.workflow.aws import DynamoDbApprovalStore
 from tests.conftest import TESTDATA
 from tests.integration.workflow.conftest import APPROVER_B, workflow_input
 from tests.integration.workflow.test_adoption import decide
@@ -116,6 +116,8 @@ def test_a_600_job_release_adopts_with_every_state_far_below_the_quota(
 
     largest = largest_payloads(history(aws, arn))
     assert all(size < STATE_BUDGET for size in largest.values()), largest
-    mirrored = [event for name, event in aws.invocations if name.startswith("eksd-adopt-mirror")]
+    mirrored = [
+        event for name, event in aws.invocations if name in ("eksd-adopt-images-mirror", "eksd-adopt-archives-mirror")
+    ]
     assert len([e for e in mirrored if e.get("release_id") == release.release_id]) == JOBS
     assert max(state_payload_bytes(e) for e in mirrored) < 2048  # each Lambda request: a plan reference and an item

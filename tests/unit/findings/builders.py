@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from eksd_adopt.approvals.models import ApprovalRequest, ApprovalVote
 from eksd_adopt.findings import (
     Finding,
     FindingsRef,
@@ -21,7 +22,6 @@ from eksd_adopt.findings import (
     summarize,
 )
 from eksd_adopt.findings.errors import FindingsDocumentError
-from eksd_adopt.workflow.models import ApprovalRequest, ApprovalVote
 
 
 def digest(*parts: object) -> str:

@@ -11,10 +11,10 @@ import pytest
 
 from eksd_adopt.deadline import TransferDeadline, watch
 from eksd_adopt.endpoints import DestinationRefusedError, EndpointMap, RequestPolicy, is_public_address
-from eksd_adopt.oci.client import AddressGuard, RegistryClient, parse_challenge
-from eksd_adopt.oci.copier import ImageCopier
-from eksd_adopt.oci.errors import RegistryError
-from eksd_adopt.oci.media import (
+from eksd_adopt.images.client import AddressGuard, RegistryClient, parse_challenge
+from eksd_adopt.images.copier import ImageCopier
+from eksd_adopt.images.errors import RegistryError
+from eksd_adopt.images.media import (
     MAX_INDEX_CHILDREN,
     MAX_MANIFEST_BLOBS,
     MAX_MANIFEST_BYTES,

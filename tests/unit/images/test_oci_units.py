@@ -12,13 +12,13 @@ import urllib3
 from moto import mock_aws
 
 from eksd_adopt.endpoints import EndpointMap
-from eksd_adopt.oci.client import BasicCredentials, RegistryClient
-from eksd_adopt.oci.copier import ECR_MONOLITHIC_MAX, ImageCopier, SourceRegistries, UploadMode, _VerifyingReader
-from eksd_adopt.oci.ecr import EcrRepositories, ecr_credentials, lifecycle_policy
-from eksd_adopt.oci.errors import BlobVerificationError, RegistryError, RegistryUnavailableError
-from eksd_adopt.oci.job import check_target
-from eksd_adopt.oci.media import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest
-from eksd_adopt.oci.settings import MirrorImageSettings, is_ecr_target
+from eksd_adopt.images.client import BasicCredentials, RegistryClient
+from eksd_adopt.images.copier import ECR_MONOLITHIC_MAX, ImageCopier, SourceRegistries, UploadMode, _VerifyingReader
+from eksd_adopt.images.ecr import EcrRepositories, ecr_credentials, lifecycle_policy
+from eksd_adopt.images.errors import BlobVerificationError, RegistryError, RegistryUnavailableError
+from eksd_adopt.images.job import check_target
+from eksd_adopt.images.media import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest
+from eksd_adopt.images.settings import MirrorImageSettings, is_ecr_target
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.reference import ImageReference
 from eksd_adopt.retry import TransientError

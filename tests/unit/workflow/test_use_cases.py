@@ -1,82 +1,32 @@
-"""Workflow use cases on in-memory fakes: gates and decisions, diffs, manifests, rollback, outcomes, the ASL file."""
+"""Workflow use cases on in-memory fakes: manifests, validation, rollback, outcomes, the ASL file."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from eksd_adopt.approvals.errors import NotAnApproverError
+from eksd_adopt.approvals.models import ApprovalStatus, StageRule
 from eksd_adopt.errors import ManifestError
 from eksd_adopt.events import InMemoryPublisher
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
 from eksd_adopt.ledger.store import mark_promoted
-from eksd_adopt.workflow.approval import decide, diff_manifests, principal_matches
-from eksd_adopt.workflow.errors import ApprovalStateError, NotAnApproverError, RollbackError, WorkflowInputError
+from eksd_adopt.workflow.errors import RollbackError, WorkflowInputError
 from eksd_adopt.workflow.manifests import rewrite_manifest
-from eksd_adopt.workflow.models import (
-    ApprovalRequest,
-    ApprovalStatus,
-    ApprovalVote,
-    ReleaseRef,
-    StagePointer,
-    StageRule,
-)
+from eksd_adopt.workflow.models import ReleaseRef, StagePointer
 from eksd_adopt.workflow.plans import load_plan
 from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome, rollback
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
+from tests.unit.approvals.fakes import BOB, ROLE, gate
 
-ROLE = "arn:aws:iam::111122223333:role/Approvers"
-BOB = "arn:aws:iam::111122223333:user/bob"
 ASL = Path(__file__).resolve().parents[3] / "infra" / "workflows" / "adopt_release.asl.json"
-
-
-class FakeApprovals:
-    def __init__(self) -> None:
-        self.gates: dict[tuple[str, str], ApprovalRequest] = {}
-
-    def put(self, request: ApprovalRequest) -> None:
-        self.gates[(request.release_id, request.stage)] = request
-
-    def get(self, release_id: str, stage: str) -> ApprovalRequest | None:
-        return self.gates.get((release_id, stage))
-
-    def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]:
-        return [g for g in self.gates.values() if status in (None, g.status)]
-
-    def add_vote(self, release_id: str, stage: str, vote: ApprovalVote) -> ApprovalRequest:
-        gate = self.gates.get((release_id, stage))
-        if (
-            gate is None
-            or gate.status is not ApprovalStatus.PENDING
-            or (vote.counted_as or vote.approver) in {v.counted_as or v.approver for v in gate.votes}
-        ):
-            raise ApprovalStateError("not pending or already voted")
-        gate.votes.append(vote)
-        return gate
-
-    def close(self, release_id: str, stage: str, status: ApprovalStatus) -> bool:
-        gate = self.gates.get((release_id, stage))
-        if gate is None or gate.status is not ApprovalStatus.PENDING:
-            return False
-        gate.status = status
-        return True
-
-
-class FakeCallbacks:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, Any]] = []
-
-    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
-        self.calls.append(("succeed", task_token, output))
-
-    def fail(self, task_token: str, error: str, cause: str) -> None:
-        self.calls.append(("fail", task_token, (error, cause)))
+RULES = {"prod": StageRule(approvers=(ROLE, BOB), required_approvals=2)}
 
 
 class FakeStore:
@@ -103,127 +53,6 @@ class FakePointers:
 
     def put(self, stage: str, pointer: StagePointer) -> None:
         self.values[(stage, pointer.channel)] = pointer
-
-
-def gate(required: int = 1) -> tuple[FakeApprovals, InMemoryLedger]:
-    approvals, ledger = FakeApprovals(), InMemoryLedger()
-    ledger.create(
-        ReleaseRecord(release_id="1-30-58", channel="1-30", number=58, status=ReleaseStatus.AWAITING_APPROVAL)
-    )
-    approvals.put(
-        ApprovalRequest(
-            release_id="1-30-58",
-            stage="prod",
-            channel="1-30",
-            number=58,
-            task_token="token-1",
-            required_approvals=required,
-            requested_at=datetime.now(UTC),
-        )
-    )
-    return approvals, ledger
-
-
-RULES = {"prod": StageRule(approvers=(ROLE, BOB), required_approvals=2)}
-EVENTS = InMemoryPublisher()
-
-
-def _decide(
-    caller: str,
-    decision: str,
-    approvals: FakeApprovals,
-    ledger: InMemoryLedger,
-    callbacks: FakeCallbacks,
-    comment: str | None = None,
-) -> Any:
-    return decide(
-        caller,
-        "1-30-58",
-        "prod",
-        decision,
-        comment,
-        rules=RULES,
-        approvals=approvals,
-        callbacks=callbacks,
-        ledger=ledger,
-        publisher=EVENTS,
-    )
-
-
-def test_role_sessions_match_their_role_only() -> None:
-    assert principal_matches("arn:aws:sts::111122223333:assumed-role/Approvers/alice", ROLE)
-    assert not principal_matches("arn:aws:sts::999999999999:assumed-role/Approvers/alice", ROLE)
-    assert not principal_matches("arn:aws:sts::111122223333:assumed-role/ApproversX/alice", ROLE)
-    assert principal_matches(BOB, BOB) and not principal_matches("arn:aws:iam::111122223333:user/bobby", BOB)
-
-
-def test_two_distinct_approvers_resume_the_workflow_once() -> None:
-    approvals, ledger = gate(required=2)
-    callbacks = FakeCallbacks()
-    first = _decide("arn:aws:sts::111122223333:assumed-role/Approvers/alice", "approve", approvals, ledger, callbacks)
-    assert first.status is ApprovalStatus.PENDING and callbacks.calls == []
-    with pytest.raises(ApprovalStateError):
-        _decide("arn:aws:sts::111122223333:assumed-role/Approvers/alice", "approve", approvals, ledger, callbacks)
-    second = _decide(BOB, "approve", approvals, ledger, callbacks)
-    assert second.status is ApprovalStatus.APPROVED
-    assert [c[0] for c in callbacks.calls] == ["succeed"] and callbacks.calls[0][1] == "token-1"
-    assert ledger.get("1-30-58").status is ReleaseStatus.APPROVED
-    assert len(ledger.get("1-30-58").decisions) == 2
-    approved = [e for e in EVENTS.events if e.event_type.value == "release.approved" and e.release_id == "1-30-58"]
-    assert approved and approved[-1].detail["approvers"] == [
-        "arn:aws:sts::111122223333:assumed-role/Approvers/alice",
-        BOB,
-    ]
-
-
-def test_outsider_is_refused_and_nothing_recorded() -> None:
-    approvals, ledger = gate()
-    with pytest.raises(NotAnApproverError):
-        _decide("arn:aws:iam::111122223333:user/mallory", "approve", approvals, ledger, FakeCallbacks())
-    assert ledger.get("1-30-58").decisions == [] and approvals.get("1-30-58", "prod").votes == []
-
-
-def test_reject_needs_a_reason_and_fails_the_token() -> None:
-    approvals, ledger = gate()
-    callbacks = FakeCallbacks()
-    with pytest.raises(ValueError, match="reason"):
-        _decide(BOB, "reject", approvals, ledger, callbacks)
-    _decide(BOB, "reject", approvals, ledger, callbacks, comment="broken etcd")
-    assert callbacks.calls[0][0] == "fail" and callbacks.calls[0][2][0] == "ReleaseRejected"
-    assert approvals.get("1-30-58", "prod").status is ApprovalStatus.REJECTED
-
-
-def test_unknown_stage_and_decision_are_refused() -> None:
-    approvals, ledger = gate()
-    with pytest.raises(ApprovalStateError, match="staging"):
-        decide(
-            BOB,
-            "1-30-58",
-            "staging",
-            "approve",
-            None,
-            rules=RULES,
-            approvals=approvals,
-            callbacks=FakeCallbacks(),
-            ledger=ledger,
-        )
-    with pytest.raises(ValueError, match="approve or reject"):
-        _decide(BOB, "maybe", approvals, ledger, FakeCallbacks())
-
-
-def _manifest(versions: dict[str, str]) -> dict[str, Any]:
-    return {"status": {"components": [{"name": n, "gitTag": v, "assets": []} for n, v in versions.items()]}}
-
-
-def test_diff_lists_added_removed_and_changed() -> None:
-    diff = diff_manifests(
-        _manifest({"kubernetes": "v1.30.1", "etcd": "v3.5.1", "old": "v1"}),
-        _manifest({"kubernetes": "v1.30.2", "etcd": "v3.5.1", "new": "v2"}),
-        "1-30-57",
-    )
-    assert [(c.component, c.before, c.after) for c in diff.changed] == [("kubernetes", "v1.30.1", "v1.30.2")]
-    assert [c.component for c in diff.added] == ["new"] and [c.component for c in diff.removed] == ["old"]
-    assert diff_manifests(None, _manifest({"a": "1"}), None).added[0].component == "a"
 
 
 def test_rewrite_pins_images_by_digest_and_refuses_unmapped_assets() -> None:

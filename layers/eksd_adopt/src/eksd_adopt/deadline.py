@@ -6,7 +6,7 @@ says how long a transfer of ``size`` bytes may take; :func:`watch` runs a callba
 socket down, which ends any blocked read at once) if the deadline passes before the transfer ends.
 One daemon thread serves every watch of the process and exits when none is left.
 
-Used by the image mirror (``eksd_adopt.oci.client``); transport-neutral, so any other fetcher can
+Used by the image mirror (``eksd_adopt.images.client``); transport-neutral, so any other fetcher can
 watch its transfers the same way.
 """
 

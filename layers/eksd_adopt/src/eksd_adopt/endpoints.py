@@ -71,7 +71,7 @@ def check_upstream_url(url: str, allowed_hosts: Iterable[str]) -> None:
 # One policy for every request a registry client makes: registry calls, the redirects it follows
 # (blob GETs go to S3 or a CDN), and bearer-token realms named by a WWW-Authenticate challenge. The
 # URL is checked here before any connection; the address a host name resolves to is checked again
-# when the connection is made (eksd_adopt.oci.client), so a name cannot lead to a private address.
+# when the connection is made (eksd_adopt.images.client), so a name cannot lead to a private address.
 
 MAX_URL_LENGTH = 8192  # S3 presigned and CloudFront signed URLs run to 1-2 KB
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -23,9 +23,9 @@ from eksd_adopt.cli.common import (
 )
 from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, summary_json, transfer_progress
 from eksd_adopt.errors import EksdAdoptError, ManifestError
-from eksd_adopt.oci.copier import ImageCopyResult
-from eksd_adopt.oci.job import build_copier
-from eksd_adopt.oci.settings import MirrorImageSettings
+from eksd_adopt.images.copier import ImageCopyResult
+from eksd_adopt.images.job import build_copier
+from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.plan import ImageCopyJob, plan_release
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.release.validate import validate_manifest

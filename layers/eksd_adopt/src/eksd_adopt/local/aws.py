@@ -44,9 +44,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from eksd_adopt.approvals.aws import create_approvals_table
 from eksd_adopt.ledger.dynamodb import create_ledger_table
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
-from eksd_adopt.workflow.aws import create_approvals_table
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -58,15 +58,15 @@ ASL_PATH = REPO_ROOT / "infra" / "workflows" / "adopt_release.asl.json"
 
 # ASL substitution -> functions/<dir>; CDK's workflow construct uses the same table.
 WORKFLOW_FUNCTIONS: dict[str, str] = {
-    "ValidateFunctionArn": "validate_release",
-    "MirrorImageFunctionArn": "mirror_image",
-    "MirrorArchiveFunctionArn": "mirror_archive",
-    "VerifyFunctionArn": "verify_release",
-    "SmokeTestFunctionArn": "smoke_test_release",
-    "RecordTestedFunctionArn": "record_tested",
-    "RequestApprovalFunctionArn": "request_approval",
-    "PromoteFunctionArn": "promote_release",
-    "RecordOutcomeFunctionArn": "record_outcome",
+    "ValidateFunctionArn": "workflow_validate",
+    "MirrorImageFunctionArn": "images_mirror",
+    "MirrorArchiveFunctionArn": "archives_mirror",
+    "VerifyFunctionArn": "workflow_verify",
+    "SmokeTestFunctionArn": "workflow_smoke_test",
+    "RecordTestedFunctionArn": "workflow_record_tested",
+    "RequestApprovalFunctionArn": "approvals_request",
+    "PromoteFunctionArn": "workflow_promote",
+    "RecordOutcomeFunctionArn": "workflow_record_outcome",
 }
 APPROVALS_FUNCTION = "approvals_api"
 

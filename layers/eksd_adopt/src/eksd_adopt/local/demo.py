@@ -92,13 +92,13 @@ class AdoptionTally:
             return self._releases.get(release_id, ReleaseTally())
 
     def count(self, function: str, event: dict[str, Any], result: dict[str, Any]) -> None:
-        if function == "promote_release":
+        if function == "workflow_promote":
             release_id = str((event.get("release") or {}).get("release_id", "?"))
         else:
             release_id = str(event.get("release_id", "?"))
         with self._lock:
             t = self._releases.get(release_id, ReleaseTally())
-            if function == "mirror_image":
+            if function == "images_mirror":
                 t = replace(
                     t,
                     images=t.images + 1,
@@ -107,7 +107,7 @@ class AdoptionTally:
                     blobs_mounted=t.blobs_mounted + int(result.get("blobs_mounted", 0)),
                     blobs_skipped=t.blobs_skipped + int(result.get("blobs_skipped", 0)),
                 )
-            elif function == "mirror_archive":
+            elif function == "archives_mirror":
                 t = replace(t, archives=t.archives + 1, archive_bytes=t.archive_bytes + int(result.get("bytes", 0)))
             else:
                 t = replace(
@@ -119,7 +119,7 @@ class AdoptionTally:
             self._releases[release_id] = t
 
 
-COUNTED_FUNCTIONS = ("mirror_image", "mirror_archive", "promote_release")
+COUNTED_FUNCTIONS = ("images_mirror", "archives_mirror", "workflow_promote")
 
 
 @dataclass
@@ -221,7 +221,7 @@ def local_stack(
         tally = AdoptionTally()
         for name in COUNTED_FUNCTIONS:
             runtime.register_function(name, _counting(runtime, name, tally))
-        source = SqsEventSource(runtime, intake_url, "intake").start()
+        source = SqsEventSource(runtime, intake_url, "intake_notification").start()
         stack.callback(source.stop)
         state = _demo_state(
             runtime, workdir, template, upstream_topic_arn, upstream_registry, cdn, archive_size, layer_sizes

@@ -55,8 +55,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from eksd_adopt.images.client import BasicCredentials
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
-from eksd_adopt.oci.client import BasicCredentials
 
 # moto's GetAuthorizationToken hands out base64("AWS:<account>-auth-token") (moto/ecr/responses.py), so
 # a client that logs in through the local AWS (moto, account 123456789012) presents exactly these.

@@ -16,8 +16,8 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.media import (
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.media import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_CONFIG,

@@ -10,12 +10,12 @@ from eksd_adopt.archives import (
     write_checksum_files,
 )
 from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.copier import ImageCopier, UploadMode
-from eksd_adopt.oci.ecr import EcrRepositories, ecr_client, ecr_credentials
-from eksd_adopt.oci.errors import RegistryError
-from eksd_adopt.oci.inspect import inspect_image
-from eksd_adopt.oci.settings import is_ecr_target
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.copier import ImageCopier, UploadMode
+from eksd_adopt.images.ecr import EcrRepositories, ecr_client, ecr_credentials
+from eksd_adopt.images.errors import RegistryError
+from eksd_adopt.images.inspect import inspect_image
+from eksd_adopt.images.settings import is_ecr_target
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError

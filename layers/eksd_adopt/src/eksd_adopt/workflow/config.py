@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from eksd_adopt.workflow.models import StageRule
+from eksd_adopt.approvals.models import StageRule
 
 
 class WorkflowSettings(BaseModel):

@@ -21,17 +21,5 @@ class SmokeTestFailedError(EksdAdoptError):
     """A built-in smoke test failed on the staged copy; nothing is promoted."""
 
 
-class ApprovalError(EksdAdoptError):
-    """A decision cannot be taken (base of the approval errors; the CLI exits non-zero)."""
-
-
-class NotAnApproverError(ApprovalError):
-    """The signed caller is not among the stage's approvers."""
-
-
-class ApprovalStateError(ApprovalError):
-    """No pending gate for that release and stage, or this approver has already voted."""
-
-
 class RollbackError(EksdAdoptError):
     """The rollback target was never promoted in that stage, or the stage has no pointer."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.plan import ArchiveCopyJob
-from eksd_adopt.workflow.models import ApprovalRequest, ApprovalStatus, ApprovalVote, StagePointer
+from eksd_adopt.workflow.models import StagePointer
 
 
 class PlatformInfo(BaseModel):
@@ -81,35 +81,3 @@ class ReleasePointers(Protocol):
     def get(self, stage: str, channel: str) -> StagePointer | None: ...
 
     def put(self, stage: str, pointer: StagePointer) -> None: ...
-
-
-class ApprovalStore(Protocol):
-    """Pending and decided approval gates (DynamoDB, KMS-encrypted: holds task tokens)."""
-
-    def put(self, request: ApprovalRequest) -> None:
-        """Create or replace the gate of (release, stage) with a new pending request."""
-        ...
-
-    def get(self, release_id: str, stage: str) -> ApprovalRequest | None: ...
-
-    def list(self, status: ApprovalStatus | None = None) -> list[ApprovalRequest]: ...
-
-    def add_vote(self, release_id: str, stage: str, vote: ApprovalVote) -> ApprovalRequest:
-        """Append a vote while the gate is pending and the approver has not voted; else ApprovalStateError."""
-        ...
-
-    def close(self, release_id: str, stage: str, status: ApprovalStatus) -> bool:
-        """Move a pending gate to ``status``; False when it was no longer pending (someone else closed it)."""
-        ...
-
-
-class TaskCallbacks(Protocol):
-    """Step Functions' callback API: resumes the execution waiting on a task token."""
-
-    def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
-
-    def fail(self, task_token: str, error: str, cause: str) -> None: ...
-
-
-class ApproverNotifier(Protocol):
-    def notify(self, subject: str, message: str, attributes: dict[str, str]) -> None: ...

@@ -8,17 +8,20 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
+from eksd_adopt.approvals.errors import NotAnApproverError
+from eksd_adopt.approvals.models import ApprovalStatus, StageRule
+from eksd_adopt.approvals.ports import ApprovalStore
+from eksd_adopt.approvals.principals import principal_matches
 from eksd_adopt.events import EventPublisher, EventType
 from eksd_adopt.ledger import Ledger, ReleaseStatus
 from eksd_adopt.ledger.model import utcnow
 from eksd_adopt.ledger.store import mark_promoted
 from eksd_adopt.plan import CopyPlan
-from eksd_adopt.workflow.approval import principal_matches
 from eksd_adopt.workflow.checks import StagedImage, write_stage_manifest
-from eksd_adopt.workflow.errors import NotAnApproverError, RollbackError
+from eksd_adopt.workflow.errors import RollbackError
 from eksd_adopt.workflow.manifests import manifest_key, stage_key_of, stage_repository_of
-from eksd_adopt.workflow.models import ApprovalStatus, ReleaseRef, StagePointer, StageRule
-from eksd_adopt.workflow.ports import ApprovalStore, ArtifactPromoter, DocumentStore, ReleasePointers
+from eksd_adopt.workflow.models import ReleaseRef, StagePointer
+from eksd_adopt.workflow.ports import ArtifactPromoter, DocumentStore, ReleasePointers
 from eksd_adopt.workflow.publishing import emit
 
 logger = Logger(child=True)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import httpx
 
+from eksd_adopt.approvals.aws import DynamoDbApprovalStore, SnsApproverNotifier, StepFunctionsCallbacks
 from eksd_adopt.events import EventPublisher
 from eksd_adopt.events.sns import SnsEventPublisher
 from eksd_adopt.fetch import DocumentFetcher
@@ -14,13 +15,7 @@ from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.settings import UpstreamAccessSettings
-from eksd_adopt.workflow.aws import (
-    DynamoDbApprovalStore,
-    S3DocumentStore,
-    SnsApproverNotifier,
-    SsmReleasePointers,
-    StepFunctionsCallbacks,
-)
+from eksd_adopt.workflow.aws import S3DocumentStore, SsmReleasePointers
 from eksd_adopt.workflow.config import WorkflowSettings
 
 

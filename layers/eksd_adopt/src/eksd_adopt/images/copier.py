@@ -42,13 +42,13 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.endpoints import EndpointMap, RequestPolicy
-from eksd_adopt.oci.client import READ_CHUNK, RegistryClient
-from eksd_adopt.oci.errors import (
+from eksd_adopt.images.client import READ_CHUNK, RegistryClient
+from eksd_adopt.images.errors import (
     BlobVerificationError,
     ImageDigestMismatchError,
     RegistryError,
 )
-from eksd_adopt.oci.media import INDEX_TYPES, Descriptor, Manifest
+from eksd_adopt.images.media import INDEX_TYPES, Descriptor, Manifest
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.reference import ImageReference, is_digest

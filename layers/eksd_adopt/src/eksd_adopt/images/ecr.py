@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eksd_adopt.oci.client import BasicCredentials
-from eksd_adopt.oci.errors import RegistryError, RegistryUnavailableError
+from eksd_adopt.images.client import BasicCredentials
+from eksd_adopt.images.errors import RegistryError, RegistryUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eksd_adopt.monitoring import PendingApproval, summarize_pending
-from eksd_adopt.monitoring.settings import ApprovalWatchSettings
+from eksd_adopt.approvals.settings import ApprovalWatchSettings
+from eksd_adopt.approvals.watch import PendingApproval, summarize_pending
 from tests.integration.intake.conftest import LambdaContext, load_handler
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -49,7 +49,7 @@ class FakeGates:
 def test_handler_publishes_both_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("APPROVALS_TABLE", "eksd-adopt-approvals")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    module = load_handler("approval_watch")
+    module = load_handler("approvals_watch")
     module.metrics.clear_metrics()  # Powertools keeps one metric set per process: drop other tests' leftovers
     handler = module.handler
     old = PendingApproval(release_id="1-30-57", stage="prod", requested_at=datetime.now(UTC) - timedelta(hours=3))
@@ -66,8 +66,7 @@ def test_table_reader_returns_pending_gates_and_never_reads_tokens(monkeypatch: 
     import boto3
     from moto import mock_aws
 
-    from eksd_adopt.monitoring.aws import DynamoDbPendingApprovals
-    from eksd_adopt.workflow.aws import create_approvals_table
+    from eksd_adopt.approvals.aws import DynamoDbPendingApprovals, create_approvals_table
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from eksd_adopt.oci.errors import RegistryError
+from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.reference import is_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

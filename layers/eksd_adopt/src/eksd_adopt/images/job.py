@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.oci.client import BasicCredentials, RegistryClient, default_http_client
-from eksd_adopt.oci.copier import (
+from eksd_adopt.images.client import BasicCredentials, RegistryClient, default_http_client
+from eksd_adopt.images.copier import (
     MIB,
     ImageCopier,
     ImageCopyResult,
@@ -15,8 +15,8 @@ from eksd_adopt.oci.copier import (
     SourceRegistries,
     UploadMode,
 )
-from eksd_adopt.oci.errors import RegistryError
-from eksd_adopt.oci.settings import MirrorImageSettings
+from eksd_adopt.images.errors import RegistryError
+from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 
@@ -40,7 +40,7 @@ def build_copier(
     credentials: BasicCredentials | None = None
     repositories: RepositoryProvisioner | None = None
     if settings.target_registry_auth == "ecr" or settings.ecr_control_plane:
-        from eksd_adopt.oci.ecr import EcrRepositories, ecr_client, ecr_credentials
+        from eksd_adopt.images.ecr import EcrRepositories, ecr_client, ecr_credentials
 
         ecr = ecr or ecr_client()
         if settings.target_registry_auth == "ecr":

@@ -1,4 +1,4 @@
-"""Image mirror: the KMS key of the private ECR repositories and the mirror-image function, least privilege."""
+"""Images: the KMS key of the private ECR repositories and the mirror-image function, least privilege."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class ImageMirror(Construct):
             environment["EKSD_ADOPT_ENDPOINTS"] = endpoints
         function = functions.create(
             "MirrorImage",
-            handler_dir="mirror_image",
+            handler_dir="images_mirror",
             description="Copy one EKS-D image (whole index, by digest, verified) into private ECR",
             environment=environment,
             timeout=cdk.Duration.minutes(15),

@@ -14,8 +14,8 @@ from cdk_nag import AwsSolutionsChecks
 from pydantic import ValidationError
 
 from eksd_adopt.events import EventFilterError
-from infra.constructs.release_events import SUBSCRIBE_PROTOCOLS, ReleaseEvents
-from infra.constructs.release_subscription import ReleaseSubscription
+from infra.constructs.events import SUBSCRIBE_PROTOCOLS, ReleaseEvents
+from infra.constructs.events_subscription import ReleaseSubscription
 from infra.settings import DeploymentSettings
 from tests.infra.conftest import resources_of
 

@@ -14,9 +14,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksd_adopt.monitoring import PendingApprovalSource, summarize_pending
-from eksd_adopt.monitoring.aws import DynamoDbPendingApprovals
-from eksd_adopt.monitoring.settings import ApprovalWatchSettings
+from eksd_adopt.approvals.aws import DynamoDbPendingApprovals
+from eksd_adopt.approvals.settings import ApprovalWatchSettings
+from eksd_adopt.approvals.watch import PendingApprovalSource, summarize_pending
 
 logger = Logger()
 tracer = Tracer()

@@ -9,8 +9,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksd_adopt.oci.job import ImageJobRequest, run_image_job
-from eksd_adopt.oci.settings import MirrorImageSettings
+from eksd_adopt.images.job import ImageJobRequest, run_image_job
+from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.plans import mirror_request
 

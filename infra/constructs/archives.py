@@ -1,4 +1,4 @@
-"""Mirror storage: the private artifacts bucket (KMS, versioned, TLS-only, logged) and the mirror-archive function."""
+"""Archives: the private artifacts bucket (KMS, versioned, TLS-only, logged) and the mirror-archive function."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from infra.function_factory import FunctionFactory
 PART_SIZE_MIB = 16
 
 
-class MirrorStorage(Construct):
+class ArchiveMirror(Construct):
     """``.bucket`` holds every stage's archives under ``<prefix>/<stage>/``; ``.function`` copies one archive job.
 
     The function may only write under ``<prefix>/staging/``: promotion to other stages is a
@@ -108,7 +108,7 @@ class MirrorStorage(Construct):
             environment["EKSD_ADOPT_ENDPOINTS"] = endpoints
         function = functions.create(
             "MirrorArchive",
-            handler_dir="mirror_archive",
+            handler_dir="archives_mirror",
             description="Stream one EKS-D archive into the artifacts bucket, sha256 and sha512 verified",
             environment=environment,
             timeout=cdk.Duration.minutes(15),

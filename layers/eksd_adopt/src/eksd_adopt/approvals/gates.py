@@ -1,4 +1,4 @@
-"""Workflow step 5a: the approval gate of a stage (request, notify, decide) and the diff approvers see."""
+"""The approval gate of a stage (workflow step 5a): request, notify, decide, and the diff approvers see."""
 
 from __future__ import annotations
 
@@ -8,22 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from eksd_adopt.approvals.errors import ApprovalStateError, NotAnApproverError
+from eksd_adopt.approvals.models import ApprovalRequest, ApprovalStatus, ApprovalVote, StageRule
+from eksd_adopt.approvals.ports import ApprovalStore, ApproverNotifier, TaskCallbacks
+from eksd_adopt.approvals.principals import principal_matches
 from eksd_adopt.events import EventPublisher, EventType
 from eksd_adopt.ledger import Decision, Ledger, ReleaseStatus
 from eksd_adopt.ledger.model import utcnow
-from eksd_adopt.workflow.errors import ApprovalStateError, NotAnApproverError
 from eksd_adopt.workflow.manifests import component_versions, load_manifest
-from eksd_adopt.workflow.models import (
-    ApprovalRequest,
-    ApprovalStatus,
-    ApprovalVote,
-    ComponentChange,
-    ReleaseDiff,
-    ReleaseRef,
-    StageRule,
-)
-from eksd_adopt.workflow.ports import ApprovalStore, ApproverNotifier, DocumentStore, ReleasePointers, TaskCallbacks
-from eksd_adopt.workflow.principals import principal_matches
+from eksd_adopt.workflow.models import ComponentChange, ReleaseDiff, ReleaseRef
+from eksd_adopt.workflow.ports import DocumentStore, ReleasePointers
 from eksd_adopt.workflow.publishing import emit
 
 REJECTED_ERROR = "ReleaseRejected"  # the error the gate fails with; the state machine catches it by name
@@ -244,6 +238,5 @@ __all__ = [
     "decide",
     "diff_manifests",
     "pending_approvals",
-    "principal_matches",
     "request_approval",
 ]

@@ -48,8 +48,8 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from eksd_adopt.deadline import TransferDeadline, TransferTooSlowError, Watch, watch
 from eksd_adopt.endpoints import Destination, DestinationRefusedError, RequestPolicy, is_public_address
-from eksd_adopt.oci.errors import RegistryError, RegistryUnavailableError
-from eksd_adopt.oci.media import ACCEPT, MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, Descriptor, Manifest
+from eksd_adopt.images.errors import RegistryError, RegistryUnavailableError
+from eksd_adopt.images.media import ACCEPT, MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, Descriptor, Manifest
 from eksd_adopt.reference import is_digest
 from eksd_adopt.retry import RETRYABLE_STATUS, RetryPolicy, TransientError, raise_for_transient_status
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.oci.client import RegistryClient
-from eksd_adopt.oci.errors import BlobVerificationError, RegistryError
-from eksd_adopt.oci.media import Descriptor, sha256_digest
+from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.errors import BlobVerificationError, RegistryError
+from eksd_adopt.images.media import Descriptor, sha256_digest
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from eksd_adopt.approvals.errors import ApprovalStateError
+from eksd_adopt.approvals.gates import decide
+from eksd_adopt.approvals.models import ApprovalStatus, StageRule
+from eksd_adopt.approvals.principals import counted_as, principal_matches
 from eksd_adopt.events import InMemoryPublisher
-from eksd_adopt.workflow.approval import decide
 from eksd_adopt.workflow.config import WorkflowSettings
-from eksd_adopt.workflow.errors import ApprovalStateError
-from eksd_adopt.workflow.models import ApprovalStatus, StageRule
-from eksd_adopt.workflow.principals import counted_as, principal_matches
-from tests.unit.workflow.test_use_cases import BOB, ROLE, FakeApprovals, FakeCallbacks, gate
+from tests.unit.approvals.fakes import BOB, ROLE, FakeApprovals, FakeCallbacks, gate
 
 ALICE = "arn:aws:sts::111122223333:assumed-role/Approvers/alice"
 ALICE_AGAIN = "arn:aws:sts::111122223333:assumed-role/Approvers/alice-laptop"  # the same person, another session

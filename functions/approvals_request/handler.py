@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksd_adopt.approvals.gates import GateRequest, request_approval
 from eksd_adopt.workflow import wiring
-from eksd_adopt.workflow.approval import GateRequest, request_approval
 from eksd_adopt.workflow.config import WorkflowSettings
 
 logger = Logger()

@@ -1,4 +1,4 @@
-"""Operability: the adoption alarms (failed adoptions, approvals waiting too long), the approval watch and the dashboard.
+"""Operations: the adoption alarms (failed adoptions, approvals waiting too long), the approval watch and the dashboard.
 
 The intake's own alarms (DLQ depth, invalid manifests, missed notifications, reconciler errors) live
 with the intake (``infra/constructs/intake.py``); this construct adds the workflow's and shows them
@@ -42,7 +42,7 @@ def service_metric(name: str, statistic: str = "Sum", period: cdk.Duration = THR
     )
 
 
-class Monitoring(Construct):
+class Operations(Construct):
     """Alarms to ``alarm_topic``; a dashboard of adoptions by status, mirror throughput and durations."""
 
     def __init__(
@@ -108,7 +108,7 @@ class Monitoring(Construct):
     def _build_approval_watch(self, functions: FunctionFactory, table: dynamodb.ITable) -> lambda_.Function:
         function = functions.create(
             "ApprovalWatch",
-            handler_dir="approval_watch",
+            handler_dir="approvals_watch",
             description="Publish how many approval gates are open and how long the oldest has waited",
             environment={"APPROVALS_TABLE": table.table_name},
             timeout=cdk.Duration.seconds(60),
