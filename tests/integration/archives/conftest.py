@@ -16,6 +16,7 @@ from eksd_adopt.archives.copier import ArchiveCopier
 from eksd_adopt.archives.s3store import S3ArchiveStore
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.local.cdn import LocalCdn
+from eksd_adopt.local.s3conditional import atomic_conditional_puts
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.retry import RetryPolicy
 
@@ -76,10 +77,14 @@ def s3() -> Iterator[Any]:
     saved = {k: os.environ.get(k) for k in [*env, "AWS_ENDPOINT_URL"]}
     os.environ.update(env)
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+    undo = atomic_conditional_puts()  # moto, like S3, lets one of racing conditional creates win
+    try:
+        with mock_aws():
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket=BUCKET)
+            yield client
+    finally:
+        undo()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from eksd_adopt.archives import (
     ArchiveChecksumError,
@@ -19,6 +23,7 @@ from eksd_adopt.archives import (
 )
 from eksd_adopt.archives.s3store import S3ArchiveStore
 from eksd_adopt.local.cdn import LocalCdn
+from eksd_adopt.workflow.documents import BucketDocuments
 from tests.integration.archives.conftest import BUCKET, RELEASE_PATH, make_copier, publish, stored_bytes
 
 NUMBER = 2  # a release of its own: the session CDN is shared with the copier tests
@@ -125,3 +130,67 @@ def test_promotion_refuses_a_conflicting_manifest_in_the_target_stage(
 def test_promotion_of_an_unstaged_release_is_refused(store: S3ArchiveStore) -> None:
     with pytest.raises(ArchiveMissingError, match="not staged"):
         promote_release_archives(store, prefix="eksd", channel="1-20", number=9, from_stage="staging", to_stage="prod")
+
+
+WRITERS = 6
+
+
+def _hold_puts_until_all_writers_send(client: Any, writers: int) -> None:
+    """Every writer's PutObject waits until all have sent theirs: the writes race as hard as they can."""
+    barrier, held = threading.Barrier(writers, timeout=20), itertools.count()
+
+    def hold(**_: Any) -> None:
+        if next(held) < writers:
+            barrier.wait()
+
+    client.meta.events.register("before-call.s3.PutObject", hold)
+
+
+@pytest.mark.reliability(
+    area="archives",
+    fault="six writers race to store different documents under one write-once key",
+    expected="one is stored; the other five get ManifestConflictError; the stored bytes are the winner's",
+)
+def test_racing_write_once_writers_store_one_document_and_refuse_the_rest(s3: Any) -> None:
+    documents = BucketDocuments(BUCKET, lambda bucket: S3ArchiveStore(bucket, client=s3))
+    key = "eksd/upstream/kubernetes-1-20/kubernetes-1-20-eks-9.plan.json"
+    _hold_puts_until_all_writers_send(s3, WRITERS)
+
+    def write(n: int) -> str:
+        try:
+            documents.put(key, f"writer {n}".encode(), write_once=True, content_type="application/json")
+        except ManifestConflictError:
+            return "refused"
+        return f"writer {n}"
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        outcomes = list(pool.map(write, range(WRITERS)))
+    (winner,) = [o for o in outcomes if o != "refused"]
+    assert outcomes.count("refused") == WRITERS - 1
+    assert stored_bytes(s3, key) == winner.encode()
+
+
+@pytest.mark.reliability(
+    area="archives",
+    fault="S3 answers a conditional create 409 ConditionalRequestConflict (a conflicting operation under way)",
+    expected="the create is sent again and stores the manifest (a 409 says nothing about the key)",
+)
+def test_a_conflicting_operation_answer_is_retried_not_taken_for_an_existing_manifest(
+    store: S3ArchiveStore, s3: Any
+) -> None:
+    conflicts = itertools.count()
+
+    def conflict_once(params: dict[str, Any], **_: Any) -> Any:
+        if params.get("headers", {}).get("If-None-Match") == "*" and next(conflicts) == 0:
+            error = {"Code": "ConditionalRequestConflict", "Message": "A conflicting operation is in progress."}
+            return AWSResponse("https://s3.local", 409, {}, None), {
+                "Error": error,
+                "ResponseMetadata": {"HTTPStatusCode": 409},
+            }
+        return None
+
+    s3.meta.events.register("before-call.s3.PutObject", conflict_once)
+    key = manifest_key("eksd", "staging", "1-20", 11)
+    stored = store_manifest(store, key, b"kind: Release\n")
+    assert next(conflicts) == 2  # the 409, then the create that went through
+    assert stored.created and stored_bytes(s3, key) == b"kind: Release\n"

@@ -21,6 +21,8 @@ from botocore.retries.bucket import TokenBucket
 from botocore.retries.standard import ExponentialBackoff
 from moto.core.botocore_stubber import MockRawResponse
 
+from eksd_adopt.archives.errors import ManifestConflictError
+from eksd_adopt.archives.s3store import S3ArchiveStore
 from eksd_adopt.findings import (
     FindingsRef,
     PlatformImage,
@@ -36,7 +38,7 @@ from eksd_adopt.findings import (
 )
 from eksd_adopt.findings.ecr import EcrFindingsScanner, ecr_findings_scanner
 from eksd_adopt.findings.errors import ScannerUnavailableError
-from eksd_adopt.workflow.aws import ManifestConflictError, S3DocumentStore
+from eksd_adopt.workflow.documents import BucketDocuments
 from tests.integration.findings.conftest import REGION, client, push_platform_image, unique
 
 
@@ -196,7 +198,7 @@ def test_a_release_scanned_and_its_document_stored_write_once_in_the_bucket(ecr:
     s3 = client("s3", moto_url)
     bucket = unique("eksd-findings-")
     s3.create_bucket(Bucket=bucket)
-    documents = S3DocumentStore(bucket, client=s3)
+    documents = BucketDocuments(bucket, lambda name: S3ArchiveStore(name, client=s3))
     ref = store_findings(findings, documents, prefix="eksd", channel="1-20", number=3)
     assert ref.location == f"s3://{bucket}/{findings_key('eksd', '1-20', 3)}"
     head = s3.head_object(Bucket=bucket, Key=findings_key("eksd", "1-20", 3))

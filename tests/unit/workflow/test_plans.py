@@ -17,7 +17,7 @@ from eksd_adopt.workflow.models import ReleaseRef
 from eksd_adopt.workflow.plans import job_items, load_plan, mirror_request, store_plan
 from eksd_adopt.workflow.ports import PlatformInfo
 from eksd_adopt.workflow.steps import ValidateResult
-from tests.unit.workflow.test_use_cases import FakeStore
+from tests.unit.workflow.fakes import FakeStore
 
 DIGEST = "sha256:" + "d" * 64
 MANIFEST = b"""apiVersion: distro.eks.amazonaws.com/v1alpha1

@@ -7,35 +7,10 @@ from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
 from eksd_adopt.plan import ArchiveCopyJob, plan_release
 from eksd_adopt.release.validate import validate_manifest
 from eksd_adopt.workflow.checks import StagedImage
-from eksd_adopt.workflow.models import ReleaseRef, StagePointer
+from eksd_adopt.workflow.models import ReleaseRef
 from eksd_adopt.workflow.ports import BlobsPlaced
 from eksd_adopt.workflow.promotion import promote
-
-
-class Store:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def location(self, key: str) -> str:
-        return f"s3://bucket/{key}"
-
-    def put(self, key: str, body: bytes, *, write_once: bool = False) -> str:
-        self.objects[key] = body
-        return self.location(key)
-
-    def get(self, location: str) -> bytes:
-        return self.objects[location.removeprefix("s3://bucket/")]
-
-
-class Pointers:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], StagePointer] = {}
-
-    def get(self, stage: str, channel: str) -> StagePointer | None:
-        return self.values.get((stage, channel))
-
-    def put(self, stage: str, pointer: StagePointer) -> None:
-        self.values[(stage, pointer.channel)] = pointer
+from tests.unit.workflow.fakes import FakePointers, FakeStore
 
 
 class Promoter:
@@ -62,7 +37,7 @@ class Promoter:
 
 def test_the_promotion_result_counts_mounted_resent_and_present_blobs(manifest_1_20: str) -> None:
     plan = plan_release(validate_manifest(manifest_1_20).require_valid(strict=False), prefix="eksd")
-    store = Store()
+    store = FakeStore()
     location = store.put("eksd/upstream/1-20/1.yaml", manifest_1_20.encode())
     release = ReleaseRef(release_id="1-20-1", channel="1-20", number=1, manifest_location=location)
     ledger = InMemoryLedger()
@@ -79,7 +54,7 @@ def test_the_promotion_result_counts_mounted_resent_and_present_blobs(manifest_1
         "prod",
         promoter=Promoter(),
         store=store,
-        pointers=Pointers(),
+        pointers=FakePointers(),
         ledger=ledger,
         publisher=InMemoryPublisher(),
         registry_host="123456789012.dkr.ecr.us-east-1.amazonaws.com",

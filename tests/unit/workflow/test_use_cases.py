@@ -24,35 +24,10 @@ from eksd_adopt.workflow.plans import load_plan
 from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome, rollback
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
 from tests.unit.approvals.fakes import BOB, ROLE, gate
+from tests.unit.workflow.fakes import FakePointers, FakeStore
 
 ASL = Path(__file__).resolve().parents[3] / "infra" / "workflows" / "adopt_release.asl.json"
 RULES = {"prod": StageRule(approvers=(ROLE, BOB), required_approvals=2)}
-
-
-class FakeStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def location(self, key: str) -> str:
-        return f"s3://bucket/{key}"
-
-    def put(self, key: str, body: bytes, *, write_once: bool = False, content_type: str = "application/yaml") -> str:
-        self.objects[key] = body
-        return self.location(key)
-
-    def get(self, location: str) -> bytes:
-        return self.objects[location.removeprefix("s3://bucket/")]
-
-
-class FakePointers:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], StagePointer] = {}
-
-    def get(self, stage: str, channel: str) -> StagePointer | None:
-        return self.values.get((stage, channel))
-
-    def put(self, stage: str, pointer: StagePointer) -> None:
-        self.values[(stage, pointer.channel)] = pointer
 
 
 def test_rewrite_pins_images_by_digest_and_refuses_unmapped_assets() -> None:

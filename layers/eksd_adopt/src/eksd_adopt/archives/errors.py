@@ -41,7 +41,7 @@ class ArchiveMissingError(EksdAdoptError):
 
 
 class ManifestConflictError(EksdAdoptError):
-    """A different manifest is already stored for this release; manifests are written once."""
+    """Other bytes are already stored under a write-once key (a release manifest, a findings document)."""
 
 
 class ArchiveStoreError(EksdAdoptError):

@@ -6,8 +6,7 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.archives.errors import ManifestConflictError
-from eksd_adopt.archives.store import META_SHA256, ArchiveStore
+from eksd_adopt.archives.store import ArchiveStore, put_once, same_as_stored
 
 _YAML = "application/yaml"
 
@@ -32,21 +31,10 @@ def check_manifest(store: ArchiveStore, key: str, manifest: bytes) -> bool:
 
     Lets a caller refuse a conflicting manifest before copying anything.
     """
-    existing = store.get(key)
-    if existing is None:
-        return False
-    if existing != manifest:
-        raise ManifestConflictError(
-            f"{key} already holds a different manifest (stored sha256 {hashlib.sha256(existing).hexdigest()}, "
-            f"new sha256 {hashlib.sha256(manifest).hexdigest()}); release manifests are written once"
-        )
-    return True
+    return same_as_stored(store, key, manifest, what="manifest")
 
 
 def store_manifest(store: ArchiveStore, key: str, manifest: bytes) -> StoredManifest:
     """Store ``manifest`` at ``key`` unless it is there; the same bytes again are fine, other bytes are refused."""
-    digest = hashlib.sha256(manifest).hexdigest()
-    if store.put_if_absent(key, manifest, metadata={META_SHA256: digest}, content_type=_YAML):
-        return StoredManifest(key=key, sha256=digest, created=True)
-    check_manifest(store, key, manifest)
-    return StoredManifest(key=key, sha256=digest, created=False)
+    created = put_once(store, key, manifest, content_type=_YAML, what="manifest")
+    return StoredManifest(key=key, sha256=hashlib.sha256(manifest).hexdigest(), created=created)

@@ -13,12 +13,18 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from eksd_adopt.archives.errors import ArchiveMissingError, ArchiveStoreError
 from eksd_adopt.archives.store import StoredObject, UploadedPart, sha256_b64
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 COPY_OBJECT_LIMIT = 5 * 1024**3  # S3's CopyObject limit; EKS-D archives are far smaller
+CONFLICT_ATTEMPTS = 4  # a conditional PUT answered 409 ConditionalRequestConflict is sent again, this often
+
+
+def _conditional_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ConditionalRequestConflict"
 
 
 def s3_client(max_pool_connections: int = 16) -> Any:
@@ -84,11 +90,21 @@ class S3ArchiveStore:
     def put_if_absent(
         self, key: str, data: bytes, *, metadata: dict[str, str], content_type: str | None = None
     ) -> bool:
+        # S3 conditional write: atomic, so two writers racing cannot both win. S3 answers 412
+        # PreconditionFailed when the key exists, and 409 ConditionalRequestConflict when a conflicting
+        # operation was under way, which is no answer: "On a 409 failure you should retry the upload"
+        # (PutObject, IfNoneMatch: https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html).
         try:
-            # S3 conditional write: atomic, so two writers racing cannot both win.
-            self._put(key, data, metadata, content_type, IfNoneMatch="*")
+            for attempt in Retrying(
+                retry=retry_if_exception(_conditional_conflict),
+                stop=stop_after_attempt(CONFLICT_ATTEMPTS),
+                wait=wait_random_exponential(multiplier=0.05, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    self._put(key, data, metadata, content_type, IfNoneMatch="*")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
                 return False
             raise self._fail("conditional PUT", key, exc) from exc
         except BotoCoreError as exc:

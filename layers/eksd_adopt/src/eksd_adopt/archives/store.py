@@ -11,7 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.archives.errors import ArchiveMissingError, ArchiveStoreError
+from eksd_adopt.archives.errors import ArchiveMissingError, ArchiveStoreError, ManifestConflictError
 
 # Object metadata keys (S3 stores them as x-amz-meta-sha256 / x-amz-meta-sha512).
 META_SHA256 = "sha256"
@@ -90,6 +90,36 @@ class ArchiveStore(Protocol):
     def copy(self, source_key: str, target_key: str) -> None:
         """Server-side copy, metadata included; no bytes pass through the caller."""
         ...
+
+
+def put_once(store: ArchiveStore, key: str, body: bytes, *, content_type: str, what: str = "document") -> bool:
+    """Store ``body`` at ``key`` unless the key exists: True when this call created it, False when the same
+    bytes were already there; :class:`ManifestConflictError` when other bytes are (``what`` names them).
+
+    The create is the store's atomic ``put_if_absent`` (S3's ``IfNoneMatch``): two writers racing with
+    different bytes cannot both believe they stored theirs, as a read-then-put would let them.
+    """
+    if store.put_if_absent(
+        key, body, metadata={META_SHA256: hashlib.sha256(body).hexdigest()}, content_type=content_type
+    ):
+        return True
+    if not same_as_stored(store, key, body, what=what):
+        # Gone again between the refused create and the read (a delete): nothing of ours is stored.
+        raise ArchiveStoreError(f"{key}: refused as existing, then absent; nothing was stored")
+    return False
+
+
+def same_as_stored(store: ArchiveStore, key: str, body: bytes, *, what: str = "document") -> bool:
+    """True when ``key`` holds exactly ``body``, False when absent; :class:`ManifestConflictError` otherwise."""
+    existing = store.get(key)
+    if existing is None:
+        return False
+    if existing != body:
+        raise ManifestConflictError(
+            f"{key} already holds a different {what} (stored sha256 {hashlib.sha256(existing).hexdigest()}, "
+            f"new sha256 {hashlib.sha256(body).hexdigest()}); a {what} is written once"
+        )
+    return True
 
 
 @dataclass

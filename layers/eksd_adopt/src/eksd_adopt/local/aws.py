@@ -47,6 +47,7 @@ from botocore.credentials import Credentials
 from eksd_adopt.approvals.aws import create_approvals_table
 from eksd_adopt.ledger.dynamodb import create_ledger_table
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
+from eksd_adopt.local.s3conditional import atomic_conditional_puts
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -173,6 +174,7 @@ class LocalAws:
         self._saved_env: dict[str, str | None] = {}
         self._saved_invoke: Any = None
         self._undo_quota: Callable[[], None] | None = None
+        self._undo_s3: Callable[[], None] | None = None
         self._modules: dict[str, ModuleType] = {}
         self._extra_functions: dict[str, LambdaCallable] = {}
         self.identities: dict[str, LocalIdentity] = {}
@@ -204,6 +206,7 @@ class LocalAws:
         response.raise_for_status()
         self._patch_lambda_invoke()
         self._undo_quota = enforce_state_payload_quota()
+        self._undo_s3 = atomic_conditional_puts()
         self._apply_env(
             {
                 # moto's Step Functions interpreter calls Lambda at localhost:$MOTO_PORT.
@@ -237,6 +240,9 @@ class LocalAws:
         if self._undo_quota is not None:
             self._undo_quota()
             self._undo_quota = None
+        if self._undo_s3 is not None:
+            self._undo_s3()
+            self._undo_s3 = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import httpx
 
 from eksd_adopt.approvals.aws import DynamoDbApprovalStore, SnsApproverNotifier, StepFunctionsCallbacks
+from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
 from eksd_adopt.events import EventPublisher
 from eksd_adopt.events.sns import SnsEventPublisher
 from eksd_adopt.fetch import DocumentFetcher
@@ -15,25 +16,30 @@ from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.settings import UpstreamAccessSettings
-from eksd_adopt.workflow.aws import S3DocumentStore, SsmReleasePointers
+from eksd_adopt.workflow.aws import SsmReleasePointers
 from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.documents import BucketDocuments
 
 
 def ledger(settings: WorkflowSettings) -> Ledger:
     return DynamoDbLedger(settings.ledger_table)
 
 
-def documents(settings: WorkflowSettings) -> S3DocumentStore:
-    return S3DocumentStore(settings.bucket)
+def _bucket(name: str) -> S3ArchiveStore:
+    return S3ArchiveStore(name, client=s3_client())
+
+
+def documents(settings: WorkflowSettings) -> BucketDocuments:
+    return BucketDocuments(settings.bucket, _bucket)
 
 
 def publisher(settings: WorkflowSettings) -> EventPublisher:
     return SnsEventPublisher(settings.require("events_topic_arn"))
 
 
-def document_reader() -> S3DocumentStore:
+def document_reader() -> BucketDocuments:
     """Reads documents by location (a mirror function reading the plan has no bucket setting of its own)."""
-    return S3DocumentStore(None)
+    return BucketDocuments(None, _bucket)
 
 
 def pointers(settings: WorkflowSettings) -> SsmReleasePointers:
