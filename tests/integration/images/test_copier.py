@@ -224,8 +224,8 @@ def test_promotion_mounts_every_blob_or_resends_it_where_mounts_are_refused(
     staged = job_for(name, digest)
     with make_copier(upstream.url, target) as copier:
         copier.copy(staged)
-        promoted = copier.copy_within_registry(staged.target_repository, digest, f"eksd/prod/{name}", "v1")
-        again = copier.copy_within_registry(staged.target_repository, digest, f"eksd/prod/{name}", "v1")
+        promoted = copier.promote_image(staged.target_repository, f"eksd/prod/{name}", digest, "v1")
+        again = copier.promote_image(staged.target_repository, f"eksd/prod/{name}", digest, "v1")
     assert promoted.digest == digest and not promoted.skipped
     if target.mounts:
         assert (promoted.blobs_mounted, promoted.blobs_uploaded, promoted.bytes_uploaded) == (6, 0, 0)
@@ -460,7 +460,7 @@ def test_bytes_resent_by_promotion_are_verified_as_staging_was(
     stored.write_bytes(bytes(data))
     # When it is promoted into a registry that will not mount it
     with make_copier(upstream.url, target) as copier, pytest.raises(BlobVerificationError) as caught:
-        copier.copy_within_registry(f"eksd/staging/{name}", digest, f"eksd/prod/{name}", "v1")
+        copier.promote_image(f"eksd/staging/{name}", f"eksd/prod/{name}", digest, "v1")
     # Then the re-sent bytes were refused before the upload was committed, and nothing is tagged
     assert caught.value.digest == big
     assert not tag_exists(target, f"eksd/prod/{name}", "v1")

@@ -3,9 +3,9 @@ sent again where the registry refuses mounts (ECR without BLOB_MOUNTING)."""
 
 from __future__ import annotations
 
+from eksd_adopt.images.registry import TargetRegistry
 from eksd_adopt.local.images import SharedLayer, publish_image
 from eksd_adopt.workflow.artifacts import RegistryImages
-from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.ports import BlobsPlaced
 from tests.integration.images.conftest import Target
 
@@ -17,15 +17,7 @@ def test_promotion_counts_mounted_present_and_resent_blobs(target: Target, name:
         publish_image(target.registry.url, staging, tag, layer_sizes=(1024,), shared_layers=[licenses], seed=tag)
         for tag in ("v1", "v2")
     )
-    settings = WorkflowSettings.model_validate(
-        {
-            "LEDGER_TABLE": "l",
-            "ARCHIVE_BUCKET": "b",
-            "TARGET_REGISTRY_URL": target.url,
-            "TARGET_REGISTRY_AUTH": "ecr" if target.ecr else "none",
-        }
-    )
-    images = RegistryImages(settings, client=target.client())
+    images = RegistryImages(TargetRegistry(target.client(), None, target.uploads))
     # Per platform a config and an own layer, and LICENSES once for both: 5 distinct blobs.
     placed = images.promote_image(staging, prod, first, "v1")
     if target.mounts:

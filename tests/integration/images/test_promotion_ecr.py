@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from eksd_adopt.images.client import RegistryClient
 from eksd_adopt.images.copier import MIB
-from eksd_adopt.images.ecr import EcrRepositories
+from eksd_adopt.images.registry import connect_target
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.workflow.artifacts import RegistryImages
 from eksd_adopt.workflow.config import WorkflowSettings
@@ -42,10 +42,11 @@ def test_promotion_creates_the_stage_repository_then_mounts_or_resends(target: T
             "ARCHIVE_BUCKET": "b",
             "TARGET_REGISTRY_URL": target.url,
             "TARGET_REGISTRY_AUTH": "ecr" if target.ecr else "none",
+            "ECR_CONTROL_PLANE": "true",  # the stage's repository is created as the promote function creates it
         }
     )
     ecr = boto3.client("ecr")
-    images = RegistryImages(settings, repositories=EcrRepositories(ecr, kms_key_arn=None))
+    images = RegistryImages(connect_target(settings, ecr=ecr))
 
     promoted = images.promote_image(staging, prod, digest, "v1")
 

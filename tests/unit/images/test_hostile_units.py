@@ -297,7 +297,7 @@ def test_a_crafted_image_digest_is_refused_before_any_request(digest: str) -> No
         with pytest.raises(RegistryError, match=r"imageDigest .* is not a sha256 digest"):
             copier.copy(job)
         with pytest.raises(RegistryError, match="is not a sha256 digest"):
-            copier.copy_within_registry("eksd/staging/x", digest, "eksd/prod/x", "v1")
+            copier.promote_image("eksd/staging/x", "eksd/prod/x", digest, "v1")
 
 
 # --- the whole-transfer deadline ------------------------------------------------------------------

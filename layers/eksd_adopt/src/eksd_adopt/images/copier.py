@@ -382,10 +382,9 @@ class ImageCopier:
             mount_from_source=False,
         )
 
-    def copy_within_registry(
-        self, source_repository: str, digest: str, target_repository: str, tag: str
-    ) -> ImageCopyResult:
-        """Promotion: the image at ``digest`` into another repository of the target registry.
+    def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> ImageCopyResult:
+        """Promotion: the image at ``digest`` in ``source_repository`` under ``target_repository:tag``, in the
+        target registry, children by digest first and the tag last, so the tag names a whole image.
 
         Every blob the target lacks is mounted from ``source_repository`` (no bytes move); where the
         registry opens an upload session instead, the blob is read back and sent, verified as any

@@ -6,16 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.images.client import BasicCredentials, RegistryClient, default_http_client
+from eksd_adopt.images.client import RegistryClient, default_http_client
 from eksd_adopt.images.copier import (
     MIB,
     ImageCopier,
     ImageCopyResult,
-    RepositoryProvisioner,
     SourceRegistries,
-    UploadMode,
 )
 from eksd_adopt.images.errors import RegistryError
+from eksd_adopt.images.registry import connect_target
 from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
@@ -37,19 +36,13 @@ def build_copier(
     on_bytes: Any | None = None,
 ) -> ImageCopier:
     """A copier for the configured target; ``ecr`` is a boto3 ECR client (made on demand when needed)."""
-    credentials: BasicCredentials | None = None
-    repositories: RepositoryProvisioner | None = None
-    if settings.target_registry_auth == "ecr" or settings.ecr_control_plane:
-        from eksd_adopt.images.ecr import EcrRepositories, ecr_client, ecr_credentials
-
-        ecr = ecr or ecr_client()
-        if settings.target_registry_auth == "ecr":
-            credentials = ecr_credentials(ecr)
-        if settings.ecr_control_plane:
-            repositories = EcrRepositories(ecr, kms_key_arn=settings.ecr_kms_key_arn)
     connections = settings.concurrency * 2 + 4
-    target = RegistryClient(
-        settings.target_registry_url, credentials=credentials, http=default_http_client(connections)
+    target = connect_target(
+        settings,
+        ecr=ecr,
+        connections=connections,
+        upload=settings.upload_mode,
+        chunk_size=settings.chunk_size_mib * MIB if settings.chunk_size_mib else None,
     )
     sources = SourceRegistries(
         policy or UpstreamPolicy.load(settings.policy_path),
@@ -59,15 +52,11 @@ def build_copier(
         ),
     )
     return ImageCopier(
-        target,
+        target.client,
         sources=sources,
-        repositories=repositories,
+        repositories=target.repositories,
         blob_concurrency=settings.concurrency,
-        uploads=UploadMode.for_target(
-            ecr=settings.targets_ecr,
-            upload=settings.upload_mode,
-            chunk_size=settings.chunk_size_mib * MIB if settings.chunk_size_mib else None,
-        ),
+        uploads=target.uploads,
         on_bytes=on_bytes,
     )
 

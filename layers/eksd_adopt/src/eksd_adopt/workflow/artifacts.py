@@ -10,12 +10,10 @@ from eksd_adopt.archives import (
     write_checksum_files,
 )
 from eksd_adopt.archives.s3store import S3ArchiveStore, s3_client
-from eksd_adopt.images.client import RegistryClient
-from eksd_adopt.images.copier import ImageCopier, UploadMode
-from eksd_adopt.images.ecr import EcrRepositories, ecr_client, ecr_credentials
+from eksd_adopt.images.copier import ImageCopier
 from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.images.inspect import inspect_image
-from eksd_adopt.images.settings import is_ecr_target
+from eksd_adopt.images.registry import TargetRegistry, connect_target
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError
@@ -74,21 +72,10 @@ class RegistryImages:
     verified by digest and size as the mirror's are (the image copier does both).
     """
 
-    def __init__(
-        self,
-        settings: WorkflowSettings,
-        *,
-        client: RegistryClient | None = None,
-        repositories: EcrRepositories | None = None,
-    ) -> None:
-        url = settings.require("target_registry_url")
-        self.client = client or RegistryClient(
-            url, credentials=ecr_credentials(ecr_client()) if settings.target_registry_auth == "ecr" else None
-        )
-        if repositories is None and settings.ecr_control_plane:
-            repositories = EcrRepositories(ecr_client(), kms_key_arn=settings.ecr_kms_key_arn)
-        self.repositories = repositories
-        self.uploads = UploadMode.for_target(ecr=is_ecr_target(url, settings.target_registry_auth))
+    def __init__(self, target: TargetRegistry) -> None:
+        self.client = target.client
+        self.repositories = target.repositories
+        self.uploads = target.uploads
 
     def image_platforms(self, repository: str, digest: str) -> list[PlatformInfo]:
         try:
@@ -118,14 +105,11 @@ class RegistryImages:
         return present.digest if present is not None else None
 
     def promote_image(self, source_repository: str, target_repository: str, digest: str, tag: str) -> BlobsPlaced:
-        """The image at ``digest`` in ``source_repository`` under ``target_repository:tag``, by digest.
-
-        Creates the stage's repository first (scan on push, KMS, immutable tags, lifecycle rule, as
-        staging's); children by digest, then the index under the tag, so the tag names a whole image.
-        Each distinct blob of the image is counted once: mounted, already there, or re-sent.
-        """
+        """:meth:`ImageCopier.promote_image`, creating the stage's repository first (scan on push, KMS,
+        immutable tags, lifecycle rule, as staging's). Each distinct blob is counted once: mounted, already
+        there, or re-sent."""
         with ImageCopier(self.client, repositories=self.repositories, uploads=self.uploads) as copier:
-            result = copier.copy_within_registry(source_repository, digest, target_repository, tag)
+            result = copier.promote_image(source_repository, target_repository, digest, tag)
         return BlobsPlaced(
             mounted=result.blobs_mounted,
             skipped=result.blobs_skipped,
@@ -135,7 +119,7 @@ class RegistryImages:
 
 
 def _copy(settings: WorkflowSettings) -> StagedCopy:
-    return StagedCopy(S3ArchiveStore(settings.bucket, client=s3_client()), RegistryImages(settings))
+    return StagedCopy(S3ArchiveStore(settings.bucket, client=s3_client()), RegistryImages(connect_target(settings)))
 
 
 def staged_artifacts(settings: WorkflowSettings) -> StagedCopy:

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from eksd_adopt.approvals.models import StageRule
+from eksd_adopt.images.settings import TargetRegistrySettings
 
 
-class WorkflowSettings(BaseModel):
+class WorkflowSettings(TargetRegistrySettings):
     """Names of the resources the steps use; CDK and the local runtime set the same variables."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     ledger_table: str = Field(alias="LEDGER_TABLE")
     bucket: str = Field(alias="ARCHIVE_BUCKET")
     prefix: str = Field(default="eksd", alias="EKSD_ADOPT_PREFIX")
     events_topic_arn: str | None = Field(default=None, alias="EVENTS_TOPIC_ARN")
-    target_registry_url: str | None = Field(default=None, alias="TARGET_REGISTRY_URL")
-    target_registry_auth: str = Field(default="ecr", alias="TARGET_REGISTRY_AUTH")
-    # ECR needs a repository before a push; promotion creates the stage's like the mirror does staging's.
-    ecr_control_plane: bool = Field(default=False, alias="ECR_CONTROL_PLANE")
-    ecr_kms_key_arn: str | None = Field(default=None, alias="ECR_KMS_KEY_ARN")
     approvals_table: str | None = Field(default=None, alias="APPROVALS_TABLE")
     approvers_topic_arn: str | None = Field(default=None, alias="APPROVERS_TOPIC_ARN")
     stage_rules: dict[str, StageRule] = Field(default_factory=dict, alias="STAGE_RULES")
@@ -55,17 +48,6 @@ class WorkflowSettings(BaseModel):
             }
         data[rules_key] = rules
         return data
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WorkflowSettings:
-        return cls.model_validate(dict(env))
-
-    @property
-    def registry_host(self) -> str:
-        """The host[:port] image URIs in stage manifests name (the registry URL without its scheme)."""
-        if not self.target_registry_url:
-            raise ValueError("TARGET_REGISTRY_URL is not set")
-        return self.target_registry_url.split("://", 1)[-1].rstrip("/")
 
     def require(self, name: str) -> str:
         value = getattr(self, name)
