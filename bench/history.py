@@ -62,7 +62,7 @@ from rich.table import Table
 
 from eksd_adopt.events import EventType, InMemoryPublisher
 from eksd_adopt.fetch import DocumentFetcher, manifest_url, release_channel_url
-from eksd_adopt.intake import AdoptionInput, IntakeService, StartedExecution, WorkflowStartError, wiring
+from eksd_adopt.intake import IntakeService, StartedExecution, WorkflowStartError, wiring
 from eksd_adopt.intake.models import AdoptResult, ChannelTracking
 from eksd_adopt.ledger import ReleaseStatus
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger, create_ledger_table
@@ -70,6 +70,7 @@ from eksd_adopt.local.aws import LambdaContext
 from eksd_adopt.notification import ReleaseAnnouncement
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN, UpstreamPolicy
 from eksd_adopt.retry import RetryPolicy
+from eksd_adopt.workflow.models import AdoptionInput
 from tests.unit.intake.support import make_channel_file, make_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -7,33 +7,26 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.checks import verify_staged
 from eksd_adopt.workflow.config import WorkflowSettings
-from eksd_adopt.workflow.models import ReleaseRef
-from eksd_adopt.workflow.plans import PlanRef, load_plan
+from eksd_adopt.workflow.state import AdoptionState
 
 logger = Logger()
 tracer = Tracer()
-
-
-class VerifyEvent(BaseModel):
-    release: ReleaseRef
-    plan: PlanRef
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
-    request = VerifyEvent.model_validate(event)
-    logger.append_keys(release_id=request.release.release_id)
+    state = AdoptionState.model_validate(event)
+    logger.append_keys(release_id=state.release.release_id)
     store = wiring.documents(settings)
     result = verify_staged(
-        request.release,
-        load_plan(request.plan, store),
+        state.release,
+        state.copy_plan(store),
         artifacts=artifacts.staged_artifacts(settings),
         store=store,
         ledger=wiring.ledger(settings),

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from eksd_adopt.events import EventType, InMemoryPublisher
-from eksd_adopt.intake import AdoptionInput, AdoptOutcome, IntakeService, StartedExecution, WorkflowStartError
+from eksd_adopt.intake import AdoptOutcome, IntakeService, StartedExecution, WorkflowStartError
 from eksd_adopt.intake.models import ChannelTracking
 from eksd_adopt.intake.ports import InMemoryWorkflowStarter
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
 from eksd_adopt.notification import ReleaseAnnouncement
+from eksd_adopt.workflow.models import AdoptionInput
 from tests.unit.intake.conftest import Clock, ScriptedCdn
 from tests.unit.intake.support import channel_path, make_channel_file, make_manifest, manifest_path
 

@@ -27,7 +27,7 @@ from eksd_adopt.intake.ports import InMemoryWorkflowStarter, StartedExecution
 from eksd_adopt.intake.service import execution_name
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
 from eksd_adopt.notification import ReleaseAnnouncement
-from eksd_adopt.workflow.models import WorkflowInput
+from eksd_adopt.workflow.models import AdoptionInput
 from tests.unit.intake.conftest import Clock, ScriptedCdn
 from tests.unit.intake.support import channel_path, make_channel_file, make_manifest, manifest_path
 
@@ -61,7 +61,7 @@ def test_announcement_starts_one_adoption_with_the_contract_input(
     assert payload.kubernetes_version == "v1.28.4"
     assert payload.announced is True
     # The workflow's own input model accepts it field for field (the contract).
-    assert WorkflowInput.model_validate(payload.model_dump()).model_dump() == payload.model_dump()
+    assert AdoptionInput.model_validate(payload.model_dump()).model_dump() == payload.model_dump()
     record = ledger.get("1-28-21")
     assert record is not None
     assert record.status is ReleaseStatus.ADOPTING
@@ -87,7 +87,7 @@ def test_a_manifest_too_large_to_travel_in_the_input_is_left_for_validate_to_fet
     assert payload.manifest_yaml is None
     assert payload.manifest_sha256 == hashlib.sha256(text.encode()).hexdigest()
     assert len(payload.model_dump_json().encode()) < 1024
-    assert WorkflowInput.model_validate(payload.model_dump()).manifest_yaml is None
+    assert AdoptionInput.model_validate(payload.model_dump()).manifest_yaml is None
 
 
 def test_redelivery_and_a_second_message_start_nothing_more(

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from eksd_adopt.events import InMemoryPublisher
 from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
@@ -16,6 +17,7 @@ from eksd_adopt.workflow.errors import ArtifactMissingError, VerificationFailedE
 from eksd_adopt.workflow.models import ReleaseRef
 from eksd_adopt.workflow.plans import job_items, load_plan, mirror_request, store_plan
 from eksd_adopt.workflow.ports import PlatformInfo
+from eksd_adopt.workflow.state import AdoptionState, PromotionState
 from eksd_adopt.workflow.steps import ValidateResult
 from tests.unit.workflow.fakes import FakeStore
 
@@ -181,3 +183,24 @@ def test_validate_answers_with_a_bounded_list_of_warnings() -> None:
     )
     answer = result.for_state()
     assert len(answer["warnings"]) == 20 and answer["warnings_total"] == 30
+
+
+def test_the_state_after_verify_names_the_plan_and_the_images_and_nothing_else() -> None:
+    store = FakeStore()
+    store.put("m.yaml", MANIFEST)
+    copy_plan = plan(known_digest=None)
+    artifacts = FakeArtifacts({("eksd/staging/eks-distro/kubernetes/pause", "v1-eks-1-20-9"): DIGEST})
+    staged = verify(copy_plan, artifacts, store).staged
+    release = {"release_id": "1-20-9", "channel": "1-20", "number": 9}
+    state = PromotionState.model_validate(
+        {"release": release, "plan": store_plan(copy_plan, store), "staged": staged, "stage": "prod"}
+    )
+    assert state.copy_plan(store) == copy_plan
+    assert [i.digest for i in state.staged_images(store)] == [DIGEST]
+    before_verify = AdoptionState.model_validate({"release": release, "plan": state.plan})
+    with pytest.raises(WorkflowInputError, match="names no verified images"):
+        before_verify.staged_images(store)
+    with pytest.raises(ValidationError, match="jobs"):  # the jobs never travel in the state
+        AdoptionState.model_validate({"release": release, "plan": state.plan, "jobs": []})
+    with pytest.raises(ValidationError, match="staged"):
+        PromotionState.model_validate({"release": release, "plan": state.plan, "stage": "prod"})

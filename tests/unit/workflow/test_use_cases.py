@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from eksd_adopt.approvals.errors import NotAnApproverError
 from eksd_adopt.approvals.models import ApprovalStatus, StageRule
@@ -19,7 +20,7 @@ from eksd_adopt.ledger import InMemoryLedger, ReleaseRecord, ReleaseStatus
 from eksd_adopt.ledger.store import mark_promoted
 from eksd_adopt.workflow.errors import RollbackError, WorkflowInputError
 from eksd_adopt.workflow.manifests import rewrite_manifest
-from eksd_adopt.workflow.models import ReleaseRef, StagePointer
+from eksd_adopt.workflow.models import AdoptionInput, ReleaseRef, StagePointer
 from eksd_adopt.workflow.plans import load_plan
 from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome, rollback
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
@@ -84,6 +85,22 @@ def test_validate_refuses_a_manifest_that_changed_since_intake(manifest_1_20: st
     )
     with pytest.raises(WorkflowInputError, match="manifest_sha256"):
         validate_and_plan(request, store=FakeStore())
+
+
+def test_the_adoption_input_refuses_a_key_it_does_not_know() -> None:
+    # A mistyped key (here manifest_yml) must not be dropped in silence: Validate would then fetch the URL.
+    given = {
+        "release_id": "1-20-1",
+        "channel": "1-20",
+        "number": 1,
+        "manifest_url": "https://x",
+        "manifest_sha256": "0" * 64,
+        "manifest_yml": "kind: Release",
+    }
+    with pytest.raises(ValidationError, match="manifest_yml"):
+        ValidateRequest.model_validate({**given, "prefix": "eksd"})
+    with pytest.raises(ValidationError, match="manifest_yml"):
+        AdoptionInput.model_validate(given)
 
 
 def test_validate_refuses_another_release_and_plans_without_the_text(manifest_1_20: str) -> None:

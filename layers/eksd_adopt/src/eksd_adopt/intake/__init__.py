@@ -6,7 +6,7 @@ from eksd_adopt.intake.errors import (
     ManifestNotPublishedError,
     WorkflowStartError,
 )
-from eksd_adopt.intake.models import AdoptionInput, AdoptOutcome, AdoptRequest, AdoptResult, ReconcileReport
+from eksd_adopt.intake.models import AdoptOutcome, AdoptRequest, AdoptResult, ReconcileReport
 from eksd_adopt.intake.ports import StartedExecution, WorkflowStarter
 from eksd_adopt.intake.service import IntakeService, execution_name
 from eksd_adopt.intake.settings import IntakeSettings
@@ -15,7 +15,6 @@ __all__ = [
     "AdoptOutcome",
     "AdoptRequest",
     "AdoptResult",
-    "AdoptionInput",
     "IntakeService",
     "IntakeSettings",
     "InvalidManifestError",

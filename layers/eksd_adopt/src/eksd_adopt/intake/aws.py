@@ -8,8 +8,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from eksd_adopt.intake.errors import WorkflowStartError
-from eksd_adopt.intake.models import AdoptionInput
 from eksd_adopt.intake.ports import StartedExecution
+from eksd_adopt.workflow.models import AdoptionInput
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

@@ -1,4 +1,4 @@
-"""What the intake takes in and gives back: adoption requests, their outcomes, the workflow input, reconcile reports."""
+"""What the intake takes in and gives back: adoption requests, their outcomes, reconcile reports."""
 
 from __future__ import annotations
 
@@ -6,24 +6,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-
-class AdoptionInput(BaseModel):
-    """The adoption workflow's input (the contract with the state machine ``eksd-adopt-release``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    release_id: str
-    channel: str
-    number: int
-    kubernetes_version: str | None
-    manifest_url: str
-    manifest_sha256: str
-    # The exact text fetched, when small enough to travel in the execution input; left out, Validate fetches
-    # manifest_url again and checks it against manifest_sha256 (StartExecution refuses inputs over 256 KiB).
-    manifest_yaml: str | None
-    announced: bool
-
 
 # Inline a manifest up to this size (today's are 30-60 KB); the rest of the input is well under 1 KiB.
 INLINE_MANIFEST_MAX_BYTES = 128 * 1024

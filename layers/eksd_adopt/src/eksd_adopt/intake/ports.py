@@ -6,7 +6,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from eksd_adopt.intake.models import AdoptionInput
+from eksd_adopt.workflow.models import AdoptionInput
 
 
 class StartedExecution(BaseModel):

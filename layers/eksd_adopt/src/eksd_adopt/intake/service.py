@@ -21,7 +21,6 @@ from eksd_adopt.fetch import DocumentFetcher, manifest_url, release_channel_url
 from eksd_adopt.intake.errors import InvalidManifestError, ManifestChangedError, ManifestNotPublishedError
 from eksd_adopt.intake.models import (
     INLINE_MANIFEST_MAX_BYTES,
-    AdoptionInput,
     AdoptOutcome,
     AdoptRequest,
     AdoptResult,
@@ -36,6 +35,7 @@ from eksd_adopt.notification import ReleaseAnnouncement
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.release import ReleaseChannel, validate_manifest
 from eksd_adopt.release.yamlsafe import load_yaml_document
+from eksd_adopt.workflow.models import AdoptionInput
 
 _log = logging.getLogger(__name__)
 

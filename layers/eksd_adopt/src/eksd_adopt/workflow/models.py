@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 STAGING = "staging"
 
 
-class WorkflowInput(BaseModel):
-    """What the intake starts an adoption with (execution name ``adopt-<release_id>``)."""
+class AdoptionInput(BaseModel):
+    """The adoption workflow's input: what the intake (or a person) starts ``adopt-<release_id>`` of the
+    state machine ``eksd-adopt-release`` with, and what Validate reads. A key it does not know is refused."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     release_id: str
     channel: str
@@ -20,7 +21,9 @@ class WorkflowInput(BaseModel):
     kubernetes_version: str | None = None
     manifest_url: str
     manifest_sha256: str
-    manifest_yaml: str | None = None  # left out, Validate fetches manifest_url (large manifests: 256 KiB input quota)
+    # The exact text fetched, when small enough to travel in the execution input; left out, Validate fetches
+    # manifest_url again and checks it against manifest_sha256 (StartExecution refuses inputs over 256 KiB).
+    manifest_yaml: str | None = None
     announced: bool = False
 
 

@@ -15,14 +15,14 @@ from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.release.validate import Finding, validate_manifest
 from eksd_adopt.workflow.errors import WorkflowInputError
 from eksd_adopt.workflow.manifests import manifest_key
-from eksd_adopt.workflow.models import STAGING, ReleaseRef, WorkflowInput
+from eksd_adopt.workflow.models import STAGING, AdoptionInput, ReleaseRef
 from eksd_adopt.workflow.plans import UPSTREAM, JobItem, PlanRef, job_items, store_plan
 from eksd_adopt.workflow.ports import DocumentStore
 
 STATE_WARNINGS = 20  # warnings listed in Validate's answer; the rest are counted (all are logged)
 
 
-class ValidateRequest(WorkflowInput):
+class ValidateRequest(AdoptionInput):
     """The workflow input, plus where the plan puts things (from the step's configuration)."""
 
     prefix: str = "eksd"
@@ -98,7 +98,7 @@ def _fetched(request: ValidateRequest, policy: UpstreamPolicy, fetch: Callable[[
         raise ManifestError(f"{request.manifest_url} is not UTF-8 text: {exc}") from exc
 
 
-def _record_adopting(ledger: Ledger, request: WorkflowInput, ref: ReleaseRef) -> None:
+def _record_adopting(ledger: Ledger, request: AdoptionInput, ref: ReleaseRef) -> None:
     # The intake normally creates the record; a workflow started by hand creates it here.
     ledger.create(
         ReleaseRecord(
