@@ -1,4 +1,4 @@
-"""Real registries for referrers and the adoption record: a docker-registry upstream and a private one."""
+"""Real registries and moto for the adoption record: a docker-registry upstream and one private, KMS held to AWS's rules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from eksd_adopt.local.kms import enforce_kms_message_types
 from eksd_adopt.local.registry import LocalRegistry
 
 _names = itertools.count()
@@ -28,3 +29,13 @@ def private() -> Iterator[LocalRegistry]:
 def name() -> str:
     """A repository path no other test uses."""
     return f"eks-distro/attest/image-{next(_names)}"
+
+
+@pytest.fixture
+def kms_as_aws() -> Iterator[None]:
+    """moto's KMS signing as KMS does (DIGEST not hashed again, RAW at most 4096 bytes), undone afterwards."""
+    undo = enforce_kms_message_types()
+    try:
+        yield
+    finally:
+        undo()
