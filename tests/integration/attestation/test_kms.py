@@ -66,7 +66,7 @@ def test_get_public_key_is_der_spki_that_cryptography_loads(kms: Any) -> None:
 
 @pytest.mark.reliability(
     area="attestation",
-    fault="a record of a real release's size (17 images, 45 archives: a PAE of ~20 KiB) signed by KMS",
+    fault="a record of a real release's size (17 images, 45 archives: a PAE of ~50 KB) signed by KMS",
     expected="signed as MessageType=DIGEST of the PAE's SHA-256 (RAW takes at most 4096 bytes); verifies with cryptography",
 )
 def test_small_and_release_sized_records_verify_with_the_independent_verifier(kms: Any, observed: Any) -> None:

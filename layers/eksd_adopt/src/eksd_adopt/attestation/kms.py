@@ -4,7 +4,7 @@ KMS ``Sign`` takes the message itself (``MessageType=RAW``) only up to 4096 byte
 0-4096 bytes. To sign a larger message, provide a message digest" (KMS API reference, Sign, Message:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html; botocore's KMS model gives the
 ``Message`` shape ``PlaintextType`` ``max: 4096``). The PAE of a real release's record (17 images and
-about 45 archives) is far over that, so a larger PAE is signed as ``MessageType=DIGEST`` with its
+about 45 archives) is about 50 KB, so a larger PAE is signed as ``MessageType=DIGEST`` with its
 SHA-256: "When the value is DIGEST, KMS skips the hashing step in the signing algorithm", and ECDSA_SHA_256
 over the message equals ECDSA over its SHA-256, so the signature verifies against the PAE with any
 ECDSA P-256/SHA-256 verifier (``openssl dgst -sha256 -verify``). A PAE that fits is sent RAW.

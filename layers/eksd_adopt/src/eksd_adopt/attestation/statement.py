@@ -79,11 +79,13 @@ class AsciiPattern:
 Sha256Hex = Annotated[str, AsciiPattern(r"[0-9a-f]{64}", "a sha256 hex digest", 64)]
 Sha512Hex = Annotated[str, AsciiPattern(r"[0-9a-f]{128}", "a sha512 hex digest", 128)]
 ImageDigest = Annotated[str, AsciiPattern(r"sha256:[0-9a-f]{64}", "a sha256 image digest", 71)]
-Channel = Annotated[str, AsciiPattern(r"[1-9][0-9]{0,3}-(?:0|[1-9][0-9]{0,3})", "a release channel", 9)]
+_CHANNEL_PATTERN = r"[1-9][0-9]{0,3}-(?:0|[1-9][0-9]{0,3})"
+_STAGE_PATTERN = r"[a-z][a-z0-9-]{0,31}"
+Channel = Annotated[str, AsciiPattern(_CHANNEL_PATTERN, "a release channel", 9)]
 _RELEASE_ID_PATTERN = r"[1-9][0-9]{0,3}-(?:0|[1-9][0-9]{0,3})-[1-9][0-9]{0,18}"
 _RELEASE_ID = re.compile(_RELEASE_ID_PATTERN, re.ASCII)
 ReleaseId = Annotated[str, AsciiPattern(_RELEASE_ID_PATTERN, "a release id", 29)]
-Stage = Annotated[str, AsciiPattern(r"[a-z][a-z0-9-]{0,31}", "a stage name", 32)]
+Stage = Annotated[str, AsciiPattern(_STAGE_PATTERN, "a stage name", 32)]
 Name = Annotated[str, AsciiPattern(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}", "a component or asset name", 255)]
 Tag = Annotated[str, AsciiPattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "an image tag", 128)]
 Arch = Annotated[str, AsciiPattern(r"[a-z0-9]{1,16}", "an architecture", 16)]
@@ -356,6 +358,19 @@ def predicate_file_name() -> str:
 def predicate_schema() -> dict[str, Any]:
     """The predicate's JSON Schema (what a record's ``predicate`` must be), as ``make schemas`` writes it."""
     return AdoptionPredicate.model_json_schema(mode="serialization")
+
+
+def check_stage(stage: str) -> str:
+    """``stage`` when it is a stage name (lower-case ASCII letter first); ValueError otherwise."""
+    if not re.fullmatch(_STAGE_PATTERN, stage, re.ASCII):
+        raise ValueError(f"{stage[:100]!r} is not a stage name such as prod")
+    return stage
+
+
+def check_channel(channel: str) -> str:
+    if not re.fullmatch(_CHANNEL_PATTERN, channel, re.ASCII):
+        raise ValueError(f"{channel[:100]!r} is not a release channel such as 1-30")
+    return channel
 
 
 def release_of(release_id: str) -> tuple[str, int]:

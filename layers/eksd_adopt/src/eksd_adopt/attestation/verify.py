@@ -35,6 +35,8 @@ from eksd_adopt.attestation.statement import (
     AdoptionStatement,
     RecordKind,
     StageManifest,
+    check_channel,
+    check_stage,
     release_of,
 )
 from eksd_adopt.errors import EksdAdoptError
@@ -114,6 +116,12 @@ def verify_adoption(
     """
     if (channel is None) == (release_id is None):
         raise ValueError("name a channel or a release id, not both")
+    # What the caller names is checked before it goes into a key or parameter name: ValueError, a usage error.
+    check_stage(stage)
+    if channel is not None:
+        check_channel(channel)
+    if release_id is not None:
+        release_of(release_id)
     report = VerificationReport(stage=stage, release_id=release_id, keyid=dsse.key_fingerprint(public_key), deep=deep)
     pointer: StagePointer | None = None
     if channel is not None:

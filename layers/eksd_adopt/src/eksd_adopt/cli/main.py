@@ -12,6 +12,7 @@ from eksd_adopt.cli import (
     mirror_images,  # noqa: F401 - registers `mirror images`
     release,
     subscriptions,
+    verify,
 )
 from eksd_adopt.cli.approvals import approvals_app
 from eksd_adopt.cli.mirror import mirror_app
@@ -37,6 +38,7 @@ app.command()(approvals.rollback)
 app.command()(subscriptions.subscribe)
 app.command()(subscriptions.subscriptions)
 app.command()(subscriptions.unsubscribe)
+app.command()(verify.verify)
 
 
 def main() -> None:
