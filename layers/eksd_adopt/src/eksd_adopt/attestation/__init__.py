@@ -1,10 +1,10 @@
 """The signed adoption record: an in-toto statement of every promoted artifact, DSSE-signed, stored and verified.
 
 Pure domain code: KMS, SSM and the registry are reached through ports (:mod:`.ports`); the boto3
-adapters are :mod:`.kms` and :mod:`.aws`, the registry's :mod:`.registry`. See docs/attestation.md.
+adapters are :mod:`.kms` and :mod:`.aws`, the registry's :mod:`.registry`; :mod:`.attach` attaches a
+record to images as an OCI referrer. See docs/attestation.md.
 """
 
-from eksd_adopt.attestation.attach import AttachedRecord, attach_record
 from eksd_adopt.attestation.dsse import PAYLOAD_TYPE, Envelope, Signer, key_fingerprint, load_public_key, pae
 from eksd_adopt.attestation.errors import (
     AttestationError,
@@ -49,7 +49,6 @@ __all__ = [
     "AdoptionPredicate",
     "AdoptionStatement",
     "Approval",
-    "AttachedRecord",
     "AttestationError",
     "CheckOutcome",
     "Envelope",
@@ -67,7 +66,6 @@ __all__ = [
     "UpstreamRelease",
     "Verification",
     "VerificationReport",
-    "attach_record",
     "key_fingerprint",
     "list_records",
     "load_public_key",

@@ -5,16 +5,28 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-
-from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, err_console, fail
+from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from eksd_adopt.attestation.verify import VerificationReport
+
+# The exit codes of every command (eksd_adopt.cli.common); that module is not imported here: it loads the
+# upstream fetcher (httpx) and the release validator, half a second of start-up verify never uses.
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
 
 
 class Auth(StrEnum):
@@ -132,7 +144,6 @@ def _verify(
 
 
 def _print(report: VerificationReport) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{report.release_id or '?'} in {report.stage}", show_lines=False)
