@@ -8,7 +8,16 @@ import os
 import typer
 from rich.table import Table
 
-from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, EndpointOption, console, err_console, fail, parse_endpoints
+from eksd_adopt.cli.common import (
+    EXIT_INVALID,
+    EXIT_USAGE,
+    EndpointOption,
+    console,
+    err_console,
+    fail,
+    parse_endpoints,
+    print_json,
+)
 from eksd_adopt.errors import EksdAdoptError
 from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings
 from eksd_adopt.ledger import ReleaseRecord
@@ -71,7 +80,7 @@ def adopt(
         except EksdAdoptError as exc:
             fail(str(exc), EXIT_INVALID)
     if as_json:
-        console.print_json(result.model_dump_json())
+        print_json(result.model_dump_json())
     elif result.outcome is AdoptOutcome.STARTED:
         console.print(f"started [bold]{result.execution_name}[/] for {result.release_id}: {result.execution_arn}")
     elif result.outcome is AdoptOutcome.ALREADY_KNOWN:
@@ -97,7 +106,7 @@ def status(
     except Exception as exc:  # boto3 raises many types; the operator needs the message, not a traceback
         fail(f"cannot read ledger table {ledger_table}: {exc}", EXIT_USAGE)
     if as_json:
-        console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
+        print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
         return
     console.print(_table(records, channel))
 
