@@ -20,11 +20,12 @@ from typer.testing import CliRunner
 from eksd_adopt.cli.lazy import LazyCommand, LazyGroup, first_paragraph
 from eksd_adopt.cli.main import COMMANDS, app
 from eksd_adopt.cli.mirror import mirror_app
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TESTDATA
 
 runner = CliRunner()
 # What a quick path must not load: the rendering library, the model library, the HTTP stacks and AWS.
 HEAVY = ("rich", "pydantic", "pydantic_core", "urllib3", "httpx", "boto3", "botocore", "yaml", "aws_lambda_powertools")
+ANNOUNCEMENT = TESTDATA / "sns-announcements" / "1-28-21.release-announcement.txt"
 
 # Run the CLI in a fresh interpreter and report which top-level packages it had loaded when it ended.
 _PROBE = """
@@ -127,6 +128,15 @@ def test_help_loads_nothing_heavy() -> None:
     code, loaded, out = _loaded_by("--help")
     assert code == 0
     assert "notification" in out  # the help was printed
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_notification_parse_loads_nothing_heavy() -> None:
+    # The quick path people script: typer, the parser and json. Typer 0.28 and later validate every
+    # parameter with pydantic, which is why requirements hold typer below it (docs/benchmarks.md).
+    code, loaded, out = _loaded_by("notification", "parse", str(ANNOUNCEMENT))
+    assert code == 0
+    assert json.loads(out) == {"channel": "1-28", "number": 21}
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
