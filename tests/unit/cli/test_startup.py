@@ -7,10 +7,12 @@ which makes start-up heavy again (a module-level import of rich, pydantic or url
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import typer
@@ -29,7 +31,7 @@ ANNOUNCEMENT = TESTDATA / "sns-announcements" / "1-28-21.release-announcement.tx
 
 # Run the CLI in a fresh interpreter and report which top-level packages it had loaded when it ended.
 _PROBE = """
-import json, sys
+import gc, json, sys
 from eksd_adopt.cli.main import main
 sys.argv = ["eksd-adopt", *json.loads(sys.argv[1])]
 try:
@@ -38,11 +40,12 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-print(json.dumps({"code": code, "loaded": sorted({m.split(".")[0] for m in sys.modules})}), file=sys.stderr)
+loaded = sorted({m.split(".")[0] for m in sys.modules})
+print(json.dumps({"code": code, "loaded": loaded, "frozen": gc.get_freeze_count()}), file=sys.stderr)
 """
 
 
-def _loaded_by(*argv: str) -> tuple[object, set[str], str]:
+def _probe(*argv: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, json.dumps(argv)],
         capture_output=True,
@@ -51,8 +54,14 @@ def _loaded_by(*argv: str) -> tuple[object, set[str], str]:
         timeout=60,
         check=False,
     )
-    report = json.loads(done.stderr.strip().splitlines()[-1])
-    return report["code"], set(report["loaded"]), done.stdout
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    report["stdout"] = done.stdout
+    return report
+
+
+def _loaded_by(*argv: str) -> tuple[object, set[str], str]:
+    report = _probe(*argv)
+    return report["code"], set(report["loaded"]), report["stdout"]
 
 
 def _groups() -> list[tuple[str, type[LazyGroup]]]:
@@ -145,3 +154,14 @@ def test_mirror_images_loads_no_aws_sdk_and_no_httpx() -> None:
     code, loaded, _ = _loaded_by("mirror", "images", "--help")
     assert code == 0
     assert loaded.isdisjoint({"boto3", "httpx"}), sorted(loaded & {"boto3", "httpx"})
+
+
+def test_the_cli_process_freezes_what_a_command_import_made_and_tests_do_not() -> None:
+    # The entry point keeps the garbage collector out of a command module's import (cli/lazy.py);
+    # an app invoked in-process, as here, must not freeze its host's objects.
+    assert _probe("notification", "parse", str(ANNOUNCEMENT))["frozen"] > 1000
+    assert _probe("--help")["frozen"] == 0  # nothing imported, nothing frozen
+    before = gc.get_freeze_count()
+    result = runner.invoke(app, ["notification", "parse", str(ANNOUNCEMENT)])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == before

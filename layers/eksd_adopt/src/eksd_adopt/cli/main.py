@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from eksd_adopt.cli.lazy import LazyCommand, lazy_group
+from eksd_adopt.cli.lazy import LazyCommand, freeze_imports, lazy_group
 
 # name -> (module, attribute, the first paragraph of its help), in the order `--help` lists them.
 # Importing this module imports typer alone: a command's module (and pydantic, urllib3, rich, boto3
@@ -85,4 +85,5 @@ def _root() -> None:
 
 
 def main() -> None:
+    freeze_imports()
     app()
