@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from eksd_adopt.cli.common import (
     EXIT_INVALID,
@@ -19,8 +19,11 @@ from eksd_adopt.cli.common import (
     print_json,
 )
 from eksd_adopt.errors import EksdAdoptError
-from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings
-from eksd_adopt.ledger import ReleaseRecord
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from eksd_adopt.ledger import ReleaseRecord
 
 LedgerTableOption = typer.Option(..., "--ledger-table", envvar="LEDGER_TABLE", help="The ledger's DynamoDB table.")
 
@@ -48,6 +51,8 @@ def adopt(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Start the adoption of one release, exactly as a notification would (one execution per release)."""
+    from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings  # not for `status`
+
     if manifest_url is None and channel is None:
         fail("name a release: --channel [--number], or --manifest-url", EXIT_USAGE)
     if manifest_url is not None and number is not None:
@@ -112,6 +117,8 @@ def status(
 
 
 def _table(records: list[ReleaseRecord], channel: str | None) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"release ledger{f' ({channel})' if channel else ''}", show_lines=False)
     for column in ("release", "status", "kubernetes", "announced", "updated", "execution / problems"):
         table.add_column(column, overflow="fold")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from eksd_adopt.cli.common import (
     EXIT_INVALID,
@@ -109,6 +108,8 @@ def plan(
     if output is PlanFormat.JSON:
         print_json(copy_plan.model_dump_json())
         return
+    from rich.table import Table  # only for the tables
+
     images = Table(title=f"{copy_plan.release_id}: {len(copy_plan.images)} images", show_lines=False)
     for column in ("component", "source", "digest", "target"):
         images.add_column(column, overflow="fold")
