@@ -5,28 +5,19 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.markup import escape
+
+# cli.common loads nothing heavy at import (the fetcher and the validator load in the functions
+# that use them), so verify shares its exit codes, consoles and error line with every command.
+from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, err_console, fail, print_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from eksd_adopt.attestation.verify import VerificationReport
-
-# The exit codes of every command (eksd_adopt.cli.common); that module is not imported here: it loads the
-# upstream fetcher (httpx) and the release validator, half a second of start-up verify never uses.
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-console = Console()
-err_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
 
 
 class Auth(StrEnum):
@@ -77,7 +68,7 @@ def verify(
     except (AttestationError, EksdAdoptError) as exc:
         fail(str(exc), EXIT_USAGE)
     if as_json:
-        console.print_json(json.dumps({"ok": report.ok, **report.model_dump(mode="json")}))
+        print_json(json.dumps({"ok": report.ok, **report.model_dump(mode="json")}))
     else:
         _print(report)
     if not report.ok:
