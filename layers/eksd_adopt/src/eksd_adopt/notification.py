@@ -6,14 +6,13 @@ what is certainly there and refuses everything else: it never guesses a release.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from eksd_adopt.errors import NotificationError
-from eksd_adopt.policy import CHANNEL, MAX_RELEASE_NUMBER
+from eksd_adopt.shapes import CHANNEL, MAX_RELEASE_NUMBER
 
 # ASCII only (re.ASCII: `[0-9]`, and `\b` between ASCII word characters): a non-ASCII digit is no digit.
 # Current template: "Amazon EKS Distro v1-28-eks-21 is now available."
@@ -37,10 +36,11 @@ _MAX_JSON_INTEGER_DIGITS = 32
 _JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.ASCII | re.DOTALL)
 
 
-class ReleaseAnnouncement(BaseModel):
+# A dataclass, not a pydantic model: the parser builds it from checked values only, and
+# `eksd-adopt notification parse` then starts without loading pydantic (docs/benchmarks.md).
+@dataclasses.dataclass(frozen=True)
+class ReleaseAnnouncement:
     """What a notification announces. ``number`` is None when the text names only a channel."""
-
-    model_config = ConfigDict(frozen=True)
 
     channel: str
     number: int | None = None
@@ -73,7 +73,7 @@ def parse_envelope(envelope: dict[str, Any] | str, *, topic_arn: str | None) -> 
     parsed = parse_announcement(message, subject=subject if isinstance(subject, str) else None)
     message_id = envelope.get("MessageId")
     kept = message_id if isinstance(message_id, str) and _MESSAGE_ID.fullmatch(message_id) else None
-    return parsed.model_copy(update={"message_id": kept})
+    return dataclasses.replace(parsed, message_id=kept)
 
 
 def _load_json(text: str) -> Any:

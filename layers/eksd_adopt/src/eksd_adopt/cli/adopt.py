@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, EndpointOption, console, err_console, fail, parse_endpoints
+from eksd_adopt.cli.common import (
+    EXIT_INVALID,
+    EXIT_USAGE,
+    EndpointOption,
+    console,
+    err_console,
+    fail,
+    parse_endpoints,
+    print_json,
+)
 from eksd_adopt.errors import EksdAdoptError
-from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings
-from eksd_adopt.ledger import ReleaseRecord
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from eksd_adopt.ledger import ReleaseRecord
 
 LedgerTableOption = typer.Option(..., "--ledger-table", envvar="LEDGER_TABLE", help="The ledger's DynamoDB table.")
 
@@ -39,6 +51,8 @@ def adopt(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Start the adoption of one release, exactly as a notification would (one execution per release)."""
+    from eksd_adopt.intake import AdoptOutcome, AdoptRequest, IntakeSettings  # not for `status`
+
     if manifest_url is None and channel is None:
         fail("name a release: --channel [--number], or --manifest-url", EXIT_USAGE)
     if manifest_url is not None and number is not None:
@@ -71,7 +85,7 @@ def adopt(
         except EksdAdoptError as exc:
             fail(str(exc), EXIT_INVALID)
     if as_json:
-        console.print_json(result.model_dump_json())
+        print_json(result.model_dump_json())
     elif result.outcome is AdoptOutcome.STARTED:
         console.print(f"started [bold]{result.execution_name}[/] for {result.release_id}: {result.execution_arn}")
     elif result.outcome is AdoptOutcome.ALREADY_KNOWN:
@@ -97,12 +111,14 @@ def status(
     except Exception as exc:  # boto3 raises many types; the operator needs the message, not a traceback
         fail(f"cannot read ledger table {ledger_table}: {exc}", EXIT_USAGE)
     if as_json:
-        console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
+        print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
         return
     console.print(_table(records, channel))
 
 
 def _table(records: list[ReleaseRecord], channel: str | None) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"release ledger{f' ({channel})' if channel else ''}", show_lines=False)
     for column in ("release", "status", "kubernetes", "announced", "updated", "execution / problems"):
         table.add_column(column, overflow="fold")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import typer
 
-from eksd_adopt.cli.common import EXIT_USAGE, console, fail
+from eksd_adopt.cli.common import EXIT_USAGE, console, fail, print_json
 
 approvals_app = typer.Typer(help="Release approval gates awaiting a decision.", no_args_is_help=True)
 
@@ -78,7 +78,7 @@ def list_approvals(
     """Gates waiting for approvers: release, stage, votes so far, what changes."""
     gates = signed_request("GET", f"{_endpoint(endpoint_url)}/approvals", region=region)["approvals"]
     if as_json:
-        console.print_json(json.dumps(gates))
+        print_json(json.dumps(gates))
         return
     if not gates:
         console.print("No release is awaiting approval.")
@@ -117,7 +117,7 @@ def show_approval(
     except (LookupError, ValueError) as exc:
         fail(str(exc))
     if as_json:
-        console.print_json(view.model_dump_json())
+        print_json(view.model_dump_json())
         return
     console.print(render_approval(view), highlight=False)
 

@@ -25,9 +25,10 @@ from eksd_adopt.cli.common import (
     fail,
     load_policy,
     parse_endpoints,
+    print_json,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, summary_json, transfer_progress
+from eksd_adopt.cli.mirror import SummaryFormat, summary_json, transfer_progress
 from eksd_adopt.endpoints import EndpointMap
 from eksd_adopt.errors import ManifestError
 from eksd_adopt.plan import ArchiveCopyJob, plan_release
@@ -36,7 +37,6 @@ from eksd_adopt.release.validate import validate_manifest
 Outcome = tuple[ArchiveCopyJob, ArchiveCopyResult | None, Exception | None]
 
 
-@mirror_app.command("archives")
 def archives(
     manifest: str = typer.Argument(..., metavar="MANIFEST", help="Release manifest: file or https URL."),
     bucket: str = typer.Option(..., "--bucket", help="The private artifacts bucket."),
@@ -79,7 +79,7 @@ def archives(
     outcomes = _copy_with_progress(store, plan.archives, upstream.archive_hosts, endpoints, concurrency, part_size_mib)
     failed = [(job, error) for job, _, error in outcomes if error is not None]
     if output is SummaryFormat.JSON:
-        console.print_json(
+        print_json(
             json.dumps(
                 summary_json(
                     release.release_id,

@@ -19,9 +19,10 @@ from eksd_adopt.cli.common import (
     fail,
     load_policy,
     parse_endpoints,
+    print_json,
     read_manifest_bytes,
 )
-from eksd_adopt.cli.mirror import SummaryFormat, mirror_app, summary_json, transfer_progress
+from eksd_adopt.cli.mirror import SummaryFormat, summary_json, transfer_progress
 from eksd_adopt.errors import EksdAdoptError, ManifestError
 from eksd_adopt.images.copier import ImageCopyResult
 from eksd_adopt.images.job import build_copier
@@ -44,7 +45,6 @@ class Upload(StrEnum):
 Outcome = tuple[ImageCopyJob, ImageCopyResult | None, Exception | None]
 
 
-@mirror_app.command("images")
 def images(
     manifest: str = typer.Argument(..., metavar="MANIFEST", help="Release manifest: file or https URL."),
     registry: str = typer.Option(
@@ -108,7 +108,7 @@ def images(
     except EksdAdoptError as exc:  # e.g. ECR credentials could not be had: nothing was copied
         fail(str(exc), EXIT_USAGE)
     if output is SummaryFormat.JSON:
-        console.print_json(
+        print_json(
             json.dumps(
                 summary_json(
                     release.release_id,

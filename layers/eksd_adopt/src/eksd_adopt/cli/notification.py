@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, fail
+from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, fail, print_json
 from eksd_adopt.errors import NotificationError
 from eksd_adopt.notification import MAX_ENVELOPE_CHARS, parse_announcement, parse_envelope
-from eksd_adopt.policy import DEFAULT_TOPIC_ARN
+from eksd_adopt.shapes import DEFAULT_TOPIC_ARN
 
 notification_app = typer.Typer(help="Upstream SNS notifications.", no_args_is_help=True)
 
@@ -42,4 +42,4 @@ def parse(
             announcement = parse_announcement(text, subject=subject)
     except NotificationError as exc:
         fail(str(exc), EXIT_INVALID)
-    console.print_json(json.dumps({"channel": announcement.channel, "number": announcement.number}))
+    print_json(json.dumps({"channel": announcement.channel, "number": announcement.number}))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from eksd_adopt.cli.common import (
     EXIT_INVALID,
@@ -19,6 +18,7 @@ from eksd_adopt.cli.common import (
     fail,
     load_policy,
     parse_endpoints,
+    print_json,
     read_manifest_bytes,
 )
 from eksd_adopt.errors import ManifestError
@@ -65,7 +65,7 @@ def validate(
             "warningCount": report.warning_count,
             "findings": [f.model_dump(mode="json") for f in report.findings],
         }
-        console.print_json(json.dumps(payload))
+        print_json(json.dumps(payload))
     else:
         for finding in report.findings:
             colour = "red" if finding.severity == "error" else "yellow"
@@ -106,8 +106,10 @@ def plan(
         fail(f"{source} is not a valid release manifest; nothing to plan", EXIT_INVALID)
     copy_plan = plan_release(report.release, prefix=prefix, stage=stage)
     if output is PlanFormat.JSON:
-        console.print_json(copy_plan.model_dump_json())
+        print_json(copy_plan.model_dump_json())
         return
+    from rich.table import Table  # only for the tables
+
     images = Table(title=f"{copy_plan.release_id}: {len(copy_plan.images)} images", show_lines=False)
     for column in ("component", "source", "digest", "target"):
         images.add_column(column, overflow="fold")

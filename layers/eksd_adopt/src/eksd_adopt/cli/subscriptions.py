@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, fail
+from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, fail, print_json
 from eksd_adopt.events.errors import (
     EventFilterError,
     SubscriptionEndpointError,
@@ -74,7 +74,7 @@ def subscribe(
     except SubscriptionError as exc:
         fail(str(exc), EXIT_INVALID)
     if as_json:
-        console.print_json(subscription.model_dump_json())
+        print_json(subscription.model_dump_json())
         return
     if subscription.pending:
         console.print(
@@ -98,7 +98,7 @@ def subscriptions(
     except SubscriptionError as exc:
         fail(str(exc), EXIT_INVALID)
     if as_json:
-        console.print_json(json.dumps([s.model_dump(mode="json") for s in found]))
+        print_json(json.dumps([s.model_dump(mode="json") for s in found]))
         return
     if not found:
         console.print(f"no subscriptions to {topic}", highlight=False)

@@ -1,4 +1,4 @@
-"""Generates the checked-in JSON Schema files (one per event type) and the generated part of docs/events.md.
+"""Generates the checked-in JSON Schema files (one per event type, the adoption record's predicate) and docs/events.md's generated part.
 
     python -m eksd_adopt.events.schema_gen schemas/ [--docs docs/events.md]   (or: make schemas)
 
@@ -47,7 +47,18 @@ def render_schemas() -> dict[str, str]:
     union = TypeAdapter(AnyReleaseEvent).json_schema(mode="serialization")
     union["title"] = "ReleaseEvent"
     files[schema_file_name(UNION_NAME)] = _dump(_with_header(union, UNION_NAME))
+    files.update(render_record_schemas())
     return files
+
+
+def render_record_schemas() -> dict[str, str]:
+    """The signed adoption record's predicate (its own version, in its predicate type URI and file name)."""
+    from eksd_adopt.attestation.statement import PREDICATE_TYPE, predicate_file_name, predicate_schema
+
+    name = predicate_file_name()
+    schema = {"$schema": JSON_SCHEMA_DIALECT, "$id": f"urn:eksd-adopt:schema:{name}", **predicate_schema()}
+    schema["description"] = f"The predicate of an in-toto Statement v1 whose predicateType is {PREDICATE_TYPE}."
+    return {name: _dump(schema)}
 
 
 def write_schemas(directory: Path) -> list[Path]:

@@ -49,7 +49,7 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 from eksd_adopt.deadline import TransferDeadline, TransferTooSlowError, Watch, watch
 from eksd_adopt.endpoints import Destination, DestinationRefusedError, RequestPolicy, is_public_address
 from eksd_adopt.images.errors import RegistryError, RegistryUnavailableError
-from eksd_adopt.images.media import ACCEPT, MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, Descriptor, Manifest
+from eksd_adopt.images.media import ACCEPT, MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, OCI_INDEX, Descriptor, Manifest
 from eksd_adopt.reference import is_digest
 from eksd_adopt.retry import RETRYABLE_STATUS, RetryPolicy, TransientError, raise_for_transient_status
 
@@ -79,6 +79,8 @@ _BEARER_TOKEN = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN}}}", re.ASCII)
 _REPOSITORY = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*", re.ASCII)
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}", re.ASCII)
+# RFC 5988 as the referrers API uses it: one link, ``<URI-Reference>; rel="next"`` (the target checked after).
+_NEXT_LINK = re.compile(r'<(?P<url>[\x21-\x3b\x3d\x3f-\x7e]{1,2048})>[ \t]*;[ \t]*rel="?next"?', re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -756,6 +758,102 @@ class RegistryClient:
         elif not location.startswith("/"):
             raise RegistryError(f"{what}: the registry sent an upload Location that is not an absolute path")
         return location
+
+    # --- referrers (OCI distribution spec 1.1) ---------------------------------------------------
+
+    def get_referrers(self, repository: str, digest: str, *, page: str | None = None) -> ReferrersPage | None:
+        """One page of the referrers API's answer for ``digest``, or None when the registry answers 404.
+
+        The distribution spec (1.1, "Listing Referrers"): a registry with the API MUST answer
+        ``GET /v2/<name>/referrers/<digest>`` with 200 and an OCI image index, and MUST NOT answer 404; a
+        404 is the client's sign to fall back to the referrers tag schema (Debian's docker-registry 2.8
+        answers 404: it predates the API). ``page``: a next page's path, as a previous page's ``Link`` named it.
+        """
+        what = f"{self.host}/{_shown(repository)}: referrers of {_shown(digest)}"
+        _blob_path(repository, digest, what)  # the repository and digest grammars, before any use
+        first = f"/v2/{repository}/referrers/{digest}"
+        if page is not None and not (page == first or page.startswith(first + "?")):
+            raise RegistryError(f"{what}: next page {_shown(page)} is not a page of this list")
+
+        def call() -> ReferrersPage | None:
+            with self.stream(
+                page or first,
+                scope=_pull(repository),
+                what=what,
+                headers={"Accept": OCI_INDEX},
+                size=MAX_MANIFEST_BYTES,
+            ) as body:
+                if body.status == 404:
+                    body.read_small()
+                    return None
+                if body.status != 200:
+                    _raise_unexpected(body.read_small(), what, 200)
+                data = body.read(MAX_MANIFEST_BYTES, "referrers index")
+                media_type = body.headers.get("content-type", "").split(";")[0].strip()
+                link = body.headers.get("link")
+            return ReferrersPage(data, media_type, self._next_referrers_page(link, first, what))
+
+        return self.retried(what, call)
+
+    def _next_referrers_page(self, link: str | None, first: str, what: str) -> str | None:
+        """The path a ``Link: <...>; rel="next"`` header names (RFC 5988), on this registry and this list only."""
+        if link is None:
+            return None
+        match = _NEXT_LINK.fullmatch(link.strip())
+        if match is None:
+            raise RegistryError(f"{what}: Link header {_shown(link)} is not one rel=next link")
+        target = urlsplit(urljoin(self.base_url + first, match["url"]))
+        path = target.path + (f"?{target.query}" if target.query else "")
+        if f"{target.scheme}://{target.netloc}" != self.base_url or not (path == first or path.startswith(first + "?")):
+            raise RegistryError(f"{what}: next page {_shown(match['url'])} is not a page of this list")
+        return path
+
+    def push_manifest(self, repository: str, reference: str, manifest: Manifest) -> PushedManifest:
+        """:meth:`put_manifest`, also returning the ``OCI-Subject`` header the registry answered with.
+
+        The distribution spec (1.1, "Pushing Manifests with Subject"): a registry with the referrers API
+        MUST answer a manifest carrying a ``subject`` with ``OCI-Subject: <subject digest>``; without it,
+        the client keeps the subject's referrers list under the referrers tag schema itself.
+        """
+        what = f"{self.host}/{repository}:{reference}: PUT manifest"
+        path = _manifest_path(repository, reference, what)
+
+        def call() -> PushedManifest:
+            response = self.request(
+                "PUT",
+                path,
+                scope=_push(repository),
+                what=what,
+                headers={"Content-Type": manifest.media_type},
+                content=manifest.body,
+            )
+            _raise_unexpected(response, what, 201, 200)
+            stored = response.headers.get("docker-content-digest") or manifest.digest
+            if stored != manifest.digest:
+                raise RegistryError(f"{what}: the registry stored {_shown(stored)}, not {manifest.digest}")
+            subject = response.headers.get("oci-subject")
+            if subject is not None and not is_digest(subject, algorithms=("sha256", "sha512")):
+                raise RegistryError(f"{what}: OCI-Subject {_shown(subject)} is not a digest")
+            return PushedManifest(stored, subject)
+
+        return self.retried(what, call)
+
+
+@dataclass(frozen=True)
+class ReferrersPage:
+    """One answer of the referrers API: the index's bytes as served, and the next page's path if any."""
+
+    body: bytes
+    media_type: str
+    next_page: str | None
+
+
+@dataclass(frozen=True)
+class PushedManifest:
+    """A manifest stored: its digest, and the ``OCI-Subject`` the registry answered with (None: none)."""
+
+    digest: str
+    oci_subject: str | None
 
 
 @dataclass

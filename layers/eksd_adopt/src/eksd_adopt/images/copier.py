@@ -49,6 +49,7 @@ from eksd_adopt.images.errors import (
     RegistryError,
 )
 from eksd_adopt.images.media import INDEX_TYPES, Descriptor, Manifest
+from eksd_adopt.images.referrers import mirror_referrers
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.reference import ImageReference, is_digest
@@ -117,6 +118,10 @@ class ImageCopyResult(BaseModel):
     bytes_uploaded: int = 0
     seconds: float = 0.0
     skipped: bool = False
+
+
+# (source, source repository, copied root manifest, target, target repository) -> referrers copied
+ReferrerMirror = Callable[[RegistryClient, str, Manifest, RegistryClient, str], int]
 
 
 class RepositoryProvisioner(Protocol):
@@ -339,12 +344,16 @@ class ImageCopier:
         blob_concurrency: int = 6,
         uploads: UploadMode | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        referrers: ReferrerMirror | None = mirror_referrers,
     ) -> None:
+        """``uploads``: how blobs are sent to the target; ``referrers``: copies what refers to each copied
+        image in its source (signatures, SBOMs)."""
         self.target = target
         self.sources = sources or SourceRegistries()
         self.repositories = repositories
         self.uploads = uploads or UploadMode()
         self.on_bytes = on_bytes or (lambda n: None)
+        self.referrers = referrers
         self._pool = _LargestFirstPool(blob_concurrency)
         self._lock = threading.Lock()
         self._blobs: dict[str, _BlobState] = {}
@@ -496,6 +505,8 @@ class ImageCopier:
         # Children by digest first, then the root under the tag: a tag only ever names a whole image.
         for manifest in manifests[:-1]:
             self.target.put_manifest(target_repository, manifest.digest, manifest)
+        if self.referrers is not None:  # before the tag: a rerun skips a tagged image, referrers and all
+            self.referrers(source, source_repository, root, self.target, target_repository)
         self.target.put_manifest(target_repository, tag, root)
         logger.info(
             "image copied",
