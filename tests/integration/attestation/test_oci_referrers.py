@@ -151,7 +151,7 @@ def test_the_copier_mirrors_upstream_referrers_and_promotion_carries_them(
     with _copier(upstream, private) as copier:
         result = copier.copy(_job(name))
         assert result.digest == digest
-        promoted = copier.copy_within_registry(f"eksd/staging/{name}", digest, f"eksd/prod/{name}", "v1")
+        promoted = copier.promote_image(f"eksd/staging/{name}", f"eksd/prod/{name}", digest, "v1")
         assert promoted.digest == digest
     target = RegistryClient(private.url, retry=FAST)
     for repository in (f"eksd/staging/{name}", f"eksd/prod/{name}"):
