@@ -26,7 +26,7 @@ class DeploymentSettings(BaseModel):
     track_from_minor: str | None = Field(default="1-30", pattern=r"^[0-9]+-[0-9]+$")  # not \d: Unicode in Rust
     reconcile_minutes: int = Field(default=15, ge=1, le=1440)
     # Approvers outside this account: the endpoint's resource policy admits these accounts or principals
-    # (their own identity policies must also allow the endpoint; README, "Deploying").
+    # (their own identity policies must also allow the endpoint; docs/approvals.md).
     approver_accounts: tuple[str, ...] = ()
     approver_principals: tuple[str, ...] = ()
     # Approver roles whose sessions are distinct people (IAM Identity Center permission-set roles, or a trust

@@ -114,7 +114,7 @@ class ApprovalGates(Construct):
             self,
             "Table",
             # No fixed name: CloudFormation names it, so a table retained by a rollback or a stack
-            # delete never blocks the next deploy (README, "Deploying", says what survives a delete).
+            # delete never blocks the next deploy (docs/operations.md says what survives a delete).
             partition_key=dynamodb.Attribute(name="release_id", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="stage", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,

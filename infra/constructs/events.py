@@ -67,7 +67,7 @@ class ReleaseEvents(Construct):
         )
         # The topic lives as long as its key: deleting it would silently drop every subscription other
         # accounts made to it. Its name is fixed (subscribers know the ARN), so a retained topic is
-        # imported into a new stack with `cdk import` (README, "Deploying").
+        # imported into a new stack with `cdk import` (docs/operations.md).
         self.topic.apply_removal_policy(removal_policy)
         self._admit_subscribers(tuple(subscriber_accounts), subscriber_org_id)
         # Its policy stays with it: TLS only, and the subscriber accounts' right to subscribe.

@@ -1,6 +1,6 @@
 """cfn-lint over the synthesized template, for every region of the aws partition: errors fail the run.
 
-The deploy regions (``infra.constants.DEPLOY_REGIONS``, listed in the README) must lint clean; every
+The deploy regions (``infra.constants.DEPLOY_REGIONS``, listed in docs/operations.md) must lint clean; every
 other region must fail on a resource type it lacks (E3006: AWS::Lambda::Url, the approvers' endpoint),
 so the documented list is exactly where the stack can deploy.
 """

@@ -176,7 +176,7 @@ def test_only_the_decision_handler_sends_task_results_and_never_a_heartbeat(temp
 
 # Resources that survive a stack delete and keep a name of their own, each with why.
 RETAINED_WITH_FIXED_NAMES = {
-    # Subscribers in other accounts know its ARN; a new stack imports it (README, "Deploying").
+    # Subscribers in other accounts know its ARN; a new stack imports it (docs/operations.md).
     "ReleaseEventsTopic": "TopicName",
 }
 NAME_PROPERTIES = ("TableName", "LogGroupName", "BucketName", "TopicName", "QueueName", "StateMachineName")

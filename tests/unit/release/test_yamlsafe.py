@@ -101,7 +101,7 @@ def test_a_duplicate_key_in_a_real_manifest_is_refused(manifest_1_20: str) -> No
 
 @pytest.mark.reliability(
     area="manifest",
-    fault="scalar alias, or an anchor alone (README: anchors and aliases are refused)",
+    fault="scalar alias, or an anchor alone (docs/release.md: anchors and aliases are refused)",
     expected="refused with the position of the anchor or alias",
 )
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ A function URL with AWS_IAM auth passes the signer's ARN. For an assumed role th
 ``sts:AssumeRole``: one person can hold any number of sessions with any names. So a session counts
 as its role unless the stage rule says that role's sessions are distinct people (an IAM Identity
 Center permission-set role, or a role whose trust policy pins the session name to the caller's
-identity: see the README's approvals section).
+identity: see docs/approvals.md, "Who counts as an approver").
 """
 
 from __future__ import annotations
