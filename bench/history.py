@@ -33,7 +33,6 @@ import base64
 import contextlib
 import hashlib
 import heapq
-import importlib.util
 import io
 import itertools
 import json
@@ -41,7 +40,6 @@ import logging
 import os
 import random
 import re
-import sys
 import time
 import uuid
 import warnings
@@ -50,7 +48,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -62,11 +59,11 @@ from rich.table import Table
 
 from eksd_adopt.events import EventType, InMemoryPublisher
 from eksd_adopt.fetch import DocumentFetcher, manifest_url, release_channel_url
-from eksd_adopt.intake import IntakeService, StartedExecution, WorkflowStartError, wiring
+from eksd_adopt.intake import IntakeService, ReconcileError, StartedExecution, WorkflowStartError, wiring
 from eksd_adopt.intake.models import AdoptResult, ChannelTracking
 from eksd_adopt.ledger import ReleaseStatus
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger, create_ledger_table
-from eksd_adopt.local.aws import LambdaContext
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.notification import ReleaseAnnouncement
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN, UpstreamPolicy
 from eksd_adopt.retry import RetryPolicy
@@ -477,18 +474,6 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _load_handler(name: str) -> ModuleType:
-    """``functions/<name>/handler.py`` as its own module, as Lambda imports it."""
-    spec = importlib.util.spec_from_file_location(
-        f"eksd_adopt_history_{name}", REPO_ROOT / "functions" / name / "handler.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 # ----- the replay ---------------------------------------------------------------------------------------
 
 
@@ -619,8 +604,8 @@ class _Replay:
         self.service.replay = self
         self.ledger = self.service.ledger
         with contextlib.redirect_stdout(self._log_sink):  # Powertools loggers write where stdout was at import
-            self.intake = _load_handler("intake_notification")
-            self.reconciler = _load_handler("intake_reconcile")
+            self.intake = load_handler("intake_notification")
+            self.reconciler = load_handler("intake_reconcile")
 
     # ----- scheduling -----------------------------------------------------------------------------------
     def _at(self, when: datetime, kind: str, payload: Any = None) -> None:
@@ -845,7 +830,7 @@ class _Replay:
             self.counters["reconciler runs failed"] += 1
             if self._crash_at is not None and self._ddb_calls >= self._crash_at:
                 self.counters["reconciler crashes"] += 1
-            elif not isinstance(exc, self.reconciler.ReconcileError):
+            elif not isinstance(exc, ReconcileError):
                 raise
         finally:
             self.invocation = previous

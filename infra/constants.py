@@ -2,13 +2,16 @@
 
 from pathlib import Path
 
+from eksd_adopt import observability
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 WORKFLOWS_DIR = REPO_ROOT / "infra" / "workflows"
 DEFAULT_LAYER_DIR = REPO_ROOT / "build" / "layer"
 
-SERVICE_NAME = "eksd-adopt"
-METRICS_NAMESPACE = "EksdAdopt"
+# The names the functions report under (the alarms and the dashboard read them): defined once, in the domain.
+SERVICE_NAME = observability.SERVICE_NAME
+METRICS_NAMESPACE = observability.METRICS_NAMESPACE
 LAMBDA_PYTHON_VERSION = "3.14"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 

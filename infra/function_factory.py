@@ -10,7 +10,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constants import FUNCTIONS_DIR, METRICS_NAMESPACE, SERVICE_NAME
+from eksd_adopt import observability
+from infra.constants import FUNCTIONS_DIR
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLER_METADATA = "eksd-adopt:handler"
@@ -64,9 +65,7 @@ class FunctionFactory:
             ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mib),
             reserved_concurrent_executions=reserved_concurrency,
             environment={
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **observability.ENVIRONMENT,
                 **(environment or {}),
             },
         )

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.checks import record_tested
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.models import ReleaseRef
 
-logger = Logger()
-tracer = Tracer()
+logger = handler_logger()
 
 
 class TestedEvent(BaseModel):
@@ -24,8 +23,7 @@ class TestedEvent(BaseModel):
     team: dict[str, Any] | None = None
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     request = TestedEvent.model_validate(event)

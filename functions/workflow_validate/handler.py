@@ -5,19 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
 
-logger = Logger()
-tracer = Tracer()
+logger = handler_logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     request = ValidateRequest.model_validate({**event, "prefix": settings.prefix})

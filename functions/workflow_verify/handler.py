@@ -5,20 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.checks import verify_staged
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.state import AdoptionState
 
-logger = Logger()
-tracer = Tracer()
+logger = handler_logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     state = AdoptionState.model_validate(event)

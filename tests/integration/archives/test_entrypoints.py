@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -14,39 +12,23 @@ from typer.testing import CliRunner
 
 from eksd_adopt.cli.main import app
 from eksd_adopt.local.cdn import Fault, LocalCdn
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.upstream import UpstreamSimulator
-from tests.conftest import REPO_ROOT, TESTDATA
+from tests.conftest import TESTDATA
 from tests.integration.archives.conftest import BUCKET, HOST, bucket_is_empty, publish, source_bytes, stored_bytes
-
-
-def _handler_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "mirror_archive_handler", REPO_ROOT / "functions/archives_mirror/handler.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class _Context:
-    function_name = "archives-mirror"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:mirror-archive"
-    aws_request_id = "req-1"
 
 
 def test_handler_copies_one_job_with_settings_read_per_call(
     cdn_clean: LocalCdn, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = _handler_module().handler
+    handler = load_handler("archives_mirror").handler
     job = publish(cdn_clean, "handler-archive.tar.gz", 60_000)
     s3.create_bucket(Bucket="second-bucket")
     for bucket in (BUCKET, "second-bucket"):  # two calls, two environments, one process
         monkeypatch.setenv("ARCHIVE_BUCKET", bucket)
         monkeypatch.setenv("EKSD_ADOPT_ENDPOINTS", f"{HOST}={cdn_clean.base_url}")
         monkeypatch.setenv("ARCHIVE_KEY_PREFIX", "eksd/staging")
-        result = handler({"job": job.model_dump(mode="json")}, _Context())
+        result = handler({"job": job.model_dump(mode="json")}, LambdaContext.of("archives_mirror"))
         assert result["target_key"] == job.target_key and result["skipped"] is False
         assert bytes(s3.get_object(Bucket=bucket, Key=job.target_key)["Body"].read()) == source_bytes(cdn_clean, job)
 
@@ -64,7 +46,9 @@ def test_handler_refuses_a_key_outside_its_prefix(
     monkeypatch.setenv("EKSD_ADOPT_ENDPOINTS", f"{HOST}={cdn_clean.base_url}")
     monkeypatch.setenv("ARCHIVE_KEY_PREFIX", "eksd/staging")
     with pytest.raises(InvalidArchiveJobError, match="outside the allowed prefix"):
-        _handler_module().handler({"job": job.model_dump(mode="json")}, _Context())
+        load_handler("archives_mirror").handler(
+            {"job": job.model_dump(mode="json")}, LambdaContext.of("archives_mirror")
+        )
     assert bucket_is_empty(s3) and cdn_clean.requests == []
 
 

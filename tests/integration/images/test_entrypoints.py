@@ -6,11 +6,9 @@ from moto's ``GetAuthorizationToken``, as the function and the CLI get them from
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -24,27 +22,11 @@ from eksd_adopt.cli.main import app
 from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.local.faultproxy import Fault, FaultProxy
 from eksd_adopt.local.images import image_publisher, publish_image
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.local.upstream import PublishedRelease, UpstreamSimulator
-from tests.conftest import REPO_ROOT, TESTDATA
+from tests.conftest import TESTDATA
 from tests.integration.images.conftest import Target, job_for
-
-
-def _handler_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "mirror_image_handler", REPO_ROOT / "functions/images_mirror/handler.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class _Context:
-    function_name = "images-mirror"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:mirror-image"
-    aws_request_id = "req-1"
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +45,7 @@ def auth_of(target: Target) -> str:
 def test_handler_copies_one_job_and_creates_its_ecr_repository(
     upstream: LocalRegistry, target: Target, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = _handler_module().handler
+    handler = load_handler("images_mirror").handler
     key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     digest = publish_image(upstream.url, name, "v1")
     # Two calls, two environments, one process: the second targets another (plain) registry.
@@ -75,7 +57,7 @@ def test_handler_copies_one_job_and_creates_its_ecr_repository(
             monkeypatch.setenv("ECR_KMS_KEY_ARN", key)
             monkeypatch.setenv("EKSD_ADOPT_ENDPOINTS", f"public.ecr.aws={upstream.url}")
             monkeypatch.setenv("MIRROR_REPOSITORY_PREFIX", "eksd/staging")
-            result = handler({"job": job_for(name, digest).model_dump(mode="json")}, _Context())
+            result = handler({"job": job_for(name, digest).model_dump(mode="json")}, LambdaContext.of("images_mirror"))
             assert result["digest"] == digest and result["skipped"] is False and result["blobs_uploaded"] == 6
             assert result["target"] == f"{registry.host}/eksd/staging/{name}:v1"
     repository = boto3.client("ecr").describe_repositories(repositoryNames=[f"eksd/staging/{name}"])["repositories"][0]
@@ -101,7 +83,7 @@ def test_handler_refuses_a_target_outside_its_prefix(
     monkeypatch.setenv("MIRROR_REPOSITORY_PREFIX", "eksd/staging")
     job = job_for(name, None, stage="prod")
     with pytest.raises(RegistryError, match="outside 'eksd/staging/'"):
-        _handler_module().handler({"job": job.model_dump(mode="json")}, _Context())
+        load_handler("images_mirror").handler({"job": job.model_dump(mode="json")}, LambdaContext.of("images_mirror"))
 
 
 @pytest.mark.reliability(
@@ -112,7 +94,9 @@ def test_handler_refuses_a_target_outside_its_prefix(
 def test_handler_settings_are_validated(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv("TARGET_REGISTRY_URL", "ftp://registry")
     with pytest.raises(ValueError, match="TARGET_REGISTRY_URL"):
-        _handler_module().handler({"job": job_for(name, None).model_dump(mode="json")}, _Context())
+        load_handler("images_mirror").handler(
+            {"job": job_for(name, None).model_dump(mode="json")}, LambdaContext.of("images_mirror")
+        )
 
 
 def _small_template() -> str:

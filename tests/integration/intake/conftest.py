@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -17,7 +15,6 @@ from moto import mock_aws
 
 from eksd_adopt.ledger.dynamodb import create_ledger_table as create_table
 from eksd_adopt.local.cdn import LocalCdn
-from tests.conftest import REPO_ROOT
 from tests.unit.intake.support import channel_path, make_channel_file, make_manifest, manifest_path
 
 REGION = "us-east-1"
@@ -25,22 +22,6 @@ ACCOUNT = "123456789012"
 HOST = "distro.eks.amazonaws.com"
 LEDGER = "eksd-adopt-ledger"
 DUMMY_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-
-
-def load_handler(name: str) -> ModuleType:
-    """``functions/<name>/handler.py`` as its own module (every function's file is called handler.py)."""
-    spec = importlib.util.spec_from_file_location(f"{name}_handler", REPO_ROOT / "functions" / name / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class LambdaContext:
-    function_name = "eksd-adopt-intake-notification"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksd-adopt-intake-notification"
-    aws_request_id = "req-1"
 
 
 def create_ledger_table(dynamodb: Any, name: str = LEDGER) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from eksd_adopt.local.cdn import Fault
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from tests.conftest import REAL_ANNOUNCEMENTS
-from tests.integration.intake.conftest import IntakeWorld, LambdaContext, load_handler
+from tests.integration.intake.conftest import IntakeWorld
 from tests.unit.intake.support import make_manifest
 
 intake = load_handler("intake_notification")

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from eksd_adopt.observability import SERVICE_NAME
 from tests.integration.intake.conftest import IntakeWorld
-from tests.integration.intake.test_intake_handler import intake, invoke
+from tests.integration.intake.test_intake_handler import invoke
 from tests.logcapture import service_logs
 
 
@@ -27,7 +28,7 @@ def test_a_refused_record_does_not_log_under_the_previous_records_release(
     event["Records"].sort(key=lambda record: "1-31-eks-9" not in record["body"])
     valid_id, junk_id = (record["messageId"] for record in event["Records"])
 
-    with service_logs(intake.logger.service) as logs:
+    with service_logs(SERVICE_NAME) as logs:
         response = invoke(world, event)
 
     assert response == {"batchItemFailures": [{"itemIdentifier": junk_id}]}

@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from eksd_adopt.cli.main import app
+from eksd_adopt.observability import SERVICE_NAME
 from tests.integration.intake.conftest import IntakeWorld
-from tests.integration.intake.test_intake_handler import intake, invoke
+from tests.integration.intake.test_intake_handler import invoke
 from tests.logcapture import service_logs
 
 
@@ -51,7 +52,7 @@ def test_older_release_announced_after_a_newer_one_is_superseded_until_forced(
 )
 def test_every_intake_log_line_names_its_release(world: IntakeWorld, observed: Callable[[str], None]) -> None:
     world.publish_release("1-31", 9)
-    with service_logs(intake.logger.service) as logs:
+    with service_logs(SERVICE_NAME) as logs:
         for _ in range(2):
             world.announce("Amazon EKS Distro v1-31-eks-9 is now available.")
         invoke(world, world.receive(expected=2))

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from eksd_adopt.cli.main import app
 from eksd_adopt.intake import WorkflowStartError
 from eksd_adopt.intake.aws import StepFunctionsWorkflowStarter
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.workflow.models import AdoptionInput
-from tests.integration.intake.conftest import REGION, IntakeWorld, LambdaContext, load_handler
+from tests.integration.intake.conftest import REGION, IntakeWorld
 from tests.integration.intake.test_intake_handler import emitted_metrics, invoke
 
 reconcile = load_handler("intake_reconcile")

@@ -8,7 +8,6 @@ no cleanup, no answer. Exit code 0 means the handler finished before the kill (t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,14 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
+
 REPO = Path(__file__).resolve().parents[3]
-
-
-class _Context:
-    function_name = "eksd-adopt-mirror"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:eksd-adopt-mirror"
-    aws_request_id = "killed-run"
 
 
 def _die_after(cls: type, method: str, limit: int) -> None:
@@ -56,11 +50,7 @@ def main() -> int:
 
         _die_after(S3ArchiveStore, "upload_part", limit)
         directory = "archives_mirror"
-    spec = importlib.util.spec_from_file_location("handler", REPO / "functions" / directory / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.handler(event, _Context())
+    load_handler(directory).handler(event, LambdaContext.of(directory))
     return 0
 
 

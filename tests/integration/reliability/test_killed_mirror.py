@@ -23,10 +23,10 @@ from eksd_adopt.images.inspect import inspect_image
 from eksd_adopt.local.cdn import LocalCdn
 from eksd_adopt.local.faultproxy import FaultProxy
 from eksd_adopt.local.images import publish_image
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.plan import ArchiveCopyJob, ImageCopyJob
 from tests.integration.archives.conftest import publish, url_path
-from tests.integration.intake.conftest import LambdaContext, load_handler
 from tests.integration.reliability.conftest import BUCKET, REGION, s3_at
 
 pytestmark = pytest.mark.xdist_group("reliability")

@@ -9,7 +9,7 @@ import pytest
 
 from eksd_adopt.approvals.settings import ApprovalWatchSettings
 from eksd_adopt.approvals.watch import PendingApproval, summarize_pending
-from tests.integration.intake.conftest import LambdaContext, load_handler
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -42,16 +42,14 @@ class FakeGates:
     def __init__(self, gates: list[PendingApproval]) -> None:
         self.gates = gates
 
-    def list(self) -> list[PendingApproval]:
+    def pending(self) -> list[PendingApproval]:
         return self.gates
 
 
 def test_handler_publishes_both_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("APPROVALS_TABLE", "eksd-adopt-approvals")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    module = load_handler("approvals_watch")
-    module.metrics.clear_metrics()  # Powertools keeps one metric set per process: drop other tests' leftovers
-    handler = module.handler
+    handler = load_handler("approvals_watch").handler
     old = PendingApproval(release_id="1-30-57", stage="prod", requested_at=datetime.now(UTC) - timedelta(hours=3))
     result = handler({}, LambdaContext(), gates=FakeGates([old]))
     assert result["pending"] == 1 and 3 * 3600 <= result["oldest_seconds"] < 3 * 3600 + 60
@@ -66,7 +64,7 @@ def test_table_reader_returns_pending_gates_and_never_reads_tokens(monkeypatch: 
     import boto3
     from moto import mock_aws
 
-    from eksd_adopt.approvals.aws import DynamoDbPendingApprovals, create_approvals_table
+    from eksd_adopt.approvals.aws import DynamoDbApprovalStore, create_approvals_table
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
@@ -86,7 +84,8 @@ def test_table_reader_returns_pending_gates_and_never_reads_tokens(monkeypatch: 
                 },
             )
         calls: list[dict[str, object]] = []
-        client.meta.events.register("after-call.dynamodb.Scan", lambda parsed, **_: calls.append(parsed))
-        gates = DynamoDbPendingApprovals("approvals", client=client).list()
+        resource = boto3.resource("dynamodb", region_name="us-east-1")
+        resource.meta.client.meta.events.register("after-call.dynamodb.Scan", lambda parsed, **_: calls.append(parsed))
+        gates = DynamoDbApprovalStore("approvals", resource=resource).pending()
     assert [(g.release_id, g.stage) for g in gates] == [("1-30-57", "prod")]
     assert "secret-token" not in json.dumps(calls)  # the projection kept the token out of the response

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from eksd_adopt.cli.approvals import url_region
-from tests.integration.intake.conftest import load_handler
+from eksd_adopt.local.lambdas import load_handler
 
 
 @pytest.mark.parametrize(

@@ -53,9 +53,6 @@ class ImageReference:
             text += f"@{self.digest}"
         return text
 
-    def with_digest(self, digest: str) -> ImageReference:
-        return ImageReference(self.host, self.repository, self.tag, digest)
-
 
 def is_digest(text: object, *, algorithms: tuple[str, ...] = ("sha256",)) -> bool:
     """True when ``text`` is a whole digest of one of ``algorithms`` (sha256 by default: what we hash)."""

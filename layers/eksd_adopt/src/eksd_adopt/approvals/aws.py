@@ -5,6 +5,7 @@ The only module of the approvals package that touches boto3; AWS errors become d
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 from typing import Any
@@ -12,10 +13,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eksd_adopt.approvals.errors import ApprovalStateError
+from eksd_adopt.approvals.errors import ApprovalsReadError, ApprovalStateError
 from eksd_adopt.approvals.models import ApprovalRequest, ApprovalStatus, ApprovalVote
 from eksd_adopt.approvals.watch import PendingApproval
-from eksd_adopt.errors import EksdAdoptError
+from eksd_adopt.dynamodb import all_items
 
 
 def _code(exc: ClientError) -> str:
@@ -68,13 +69,21 @@ class DynamoDbApprovalStore:
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": {":s": status.value},
             }
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self.table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [self._from_item(i) for i in items]
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [self._from_item(i) for i in all_items(self.table.scan, **kwargs)]
+
+    def pending(self) -> builtins.list[PendingApproval]:
+        """The open gates, as the watch needs them: the projection keeps task tokens out of the reader's memory
+        and logs altogether."""
+        projection = {
+            "ProjectionExpression": "release_id, #stage, requested_at",
+            "FilterExpression": "#status = :pending",
+            "ExpressionAttributeNames": {"#stage": "stage", "#status": "status"},
+            "ExpressionAttributeValues": {":pending": ApprovalStatus.PENDING.value},
+        }
+        try:
+            return [PendingApproval.model_validate(i) for i in all_items(self.table.scan, **projection)]
+        except (ClientError, BotoCoreError) as exc:
+            raise ApprovalsReadError(f"cannot read the approvals table {self.table.name}: {exc}") from exc
 
     def add_vote(self, release_id: str, stage: str, vote: ApprovalVote) -> ApprovalRequest:
         counted = vote.counted_as or vote.approver
@@ -155,42 +164,3 @@ class SnsApproverNotifier:
             Message=message,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
-
-
-class ApprovalsReadError(EksdAdoptError):
-    """The approvals table could not be read."""
-
-
-class DynamoDbPendingApprovals:
-    """Scans the approvals table for ``status = pending``, projecting only what the watch needs."""
-
-    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self.client = client or boto3.client("dynamodb")
-
-    def list(self) -> list[PendingApproval]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            # The projection keeps task tokens out of this function's memory and logs altogether.
-            "ProjectionExpression": "release_id, #stage, requested_at",
-            "FilterExpression": "#status = :pending",
-            "ExpressionAttributeNames": {"#stage": "stage", "#status": "status"},
-            "ExpressionAttributeValues": {":pending": {"S": "pending"}},
-        }
-        gates: list[PendingApproval] = []
-        try:
-            while True:
-                page = self.client.scan(**kwargs)
-                gates.extend(
-                    PendingApproval(
-                        release_id=item["release_id"]["S"],
-                        stage=item["stage"]["S"],
-                        requested_at=item["requested_at"]["S"],
-                    )
-                    for item in page.get("Items", [])
-                )
-                if "LastEvaluatedKey" not in page:
-                    return gates
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise ApprovalsReadError(f"cannot read the approvals table {self.table_name}: {exc}") from exc

@@ -15,3 +15,7 @@ class NotAnApproverError(ApprovalError):
 
 class ApprovalStateError(ApprovalError):
     """No pending gate for that release and stage, or this approver has already voted."""
+
+
+class ApprovalsReadError(EksdAdoptError):
+    """The approvals table could not be read."""

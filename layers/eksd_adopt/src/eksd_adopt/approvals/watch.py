@@ -6,9 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.ledger.model import utcnow
+from eksd_adopt.observability import SERVICE_NAME, MetricSink
+
+logger = Logger(service=SERVICE_NAME, child=True)
 
 
 class PendingApproval(BaseModel):
@@ -24,7 +28,7 @@ class PendingApproval(BaseModel):
 class PendingApprovalSource(Protocol):
     """Where the open gates are read from (the approvals table in production)."""
 
-    def list(self) -> list[PendingApproval]: ...
+    def pending(self) -> list[PendingApproval]: ...
 
 
 class PendingApprovalsReport(BaseModel):
@@ -51,3 +55,16 @@ def summarize_pending(gates: Iterable[PendingApproval], now: datetime | None = N
         oldest_release_id=oldest.release_id,
         oldest_stage=oldest.stage,
     )
+
+
+def watch_pending(source: PendingApprovalSource, *, metrics: MetricSink) -> PendingApprovalsReport:
+    """Count the open gates into ``PendingApprovals`` and ``OldestPendingApprovalSeconds``: published as 0
+    when no gate is open, so a watch that stops running shows as missing data (which the alarm treats as
+    breaching) rather than as calm."""
+    report = summarize_pending(source.pending())
+    metrics("PendingApprovals", report.pending, "Count")
+    metrics("OldestPendingApprovalSeconds", report.oldest_seconds, "Seconds")
+    if report.oldest_release_id:
+        logger.append_keys(release_id=report.oldest_release_id, stage=report.oldest_stage)
+    logger.info("approvals watched", extra={"pending": report.pending, "oldest_seconds": report.oldest_seconds})
+    return report

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import httpx
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.archives.copier import ArchiveCopier, ArchiveCopyResult
 from eksd_adopt.archives.settings import MirrorArchiveSettings
 from eksd_adopt.archives.store import ArchiveStore
+from eksd_adopt.observability import SERVICE_NAME, MetricSink
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 
+logger = Logger(service=SERVICE_NAME, child=True)
+
 
 class ArchiveJobRequest(BaseModel):
-    """The Map state's item: ``{"job": <ArchiveCopyJob>}``."""
+    """The Map state's item: ``{"job": <ArchiveCopyJob>, "release_id": ...}``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     job: ArchiveCopyJob
+    release_id: str | None = None  # every log line of an adoption carries it
 
 
 def run_archive_job(
@@ -26,6 +31,7 @@ def run_archive_job(
     *,
     store: ArchiveStore | None = None,
     policy: UpstreamPolicy | None = None,
+    metrics: MetricSink | None = None,
 ) -> ArchiveCopyResult:
     """Copy ``job`` into the configured bucket. Everything is built per call: no state survives between calls."""
     if store is None:
@@ -43,4 +49,12 @@ def run_archive_job(
             key_prefix=settings.key_prefix,
             deadline=settings.deadline,
         )
-        return copier.copy(job)
+        result = copier.copy(job)
+    if metrics is not None:
+        metrics("ArchiveBytesCopied", 0 if result.skipped else result.bytes, "Bytes")
+        metrics("ArchivesSkipped", int(result.skipped), "Count")
+    logger.info(
+        "archive mirrored",
+        extra={"bytes": result.bytes, "skipped": result.skipped, "resumed": result.resumed, "seconds": result.seconds},
+    )
+    return result

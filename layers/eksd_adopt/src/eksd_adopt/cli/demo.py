@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from eksd_adopt.local.demo import DemoReport
     from eksd_adopt.local.explore import DemoIdentity, DemoState
 
-# The demo runs from a checkout (`make demo`): the real manifests live in the repository's testdata.
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[5] / "testdata" / "eksd" / "kubernetes-1-20-eks-1.yaml"
 _KUBERNETES_VERSION = re.compile(r"v\d{1,3}\.\d{1,3}\.\d{1,4}", re.ASCII)
 
 PHASES = {
@@ -56,8 +54,10 @@ StateOption = typer.Option(
 @demo_app.callback(invoke_without_command=True)
 def demo(
     ctx: typer.Context,
-    manifest: Path = typer.Option(
-        DEFAULT_MANIFEST, "--manifest", help="A real release manifest to shape the releases on."
+    manifest: Path | None = typer.Option(
+        None,
+        "--manifest",
+        help="A real release manifest to shape the releases on [default: the checkout's kubernetes-1-20-eks-1.yaml].",
     ),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the local services up to explore."),
     no_approve: bool = typer.Option(
@@ -71,11 +71,13 @@ def demo(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from eksd_adopt.local.checkout import demo_manifest
     from eksd_adopt.local.demo import DemoError, DemoWatch, local_stack, run_adoption
     from eksd_adopt.local.explore import WORKDIR_PREFIX
     from eksd_adopt.release.validate import validate_manifest
 
     try:
+        manifest = manifest or demo_manifest()
         template = manifest.read_text()
         validate_manifest(template, source=manifest.name).require_valid()
     except (OSError, EksdAdoptError) as exc:

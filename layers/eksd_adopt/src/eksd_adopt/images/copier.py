@@ -50,12 +50,13 @@ from eksd_adopt.images.errors import (
 )
 from eksd_adopt.images.media import INDEX_TYPES, Descriptor, Manifest
 from eksd_adopt.images.referrers import mirror_referrers
+from eksd_adopt.observability import SERVICE_NAME
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.reference import ImageReference, is_digest
 from eksd_adopt.retry import TransientError
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 T = TypeVar("T")
 
 MIB = 1024 * 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.images.client import RegistryClient, default_http_client
@@ -16,16 +17,20 @@ from eksd_adopt.images.copier import (
 from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.images.registry import connect_target
 from eksd_adopt.images.settings import MirrorImageSettings
+from eksd_adopt.observability import SERVICE_NAME, MetricSink
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 
+logger = Logger(service=SERVICE_NAME, child=True)
+
 
 class ImageJobRequest(BaseModel):
-    """The Map item the workflow hands the function: ``{"job": <ImageCopyJob>}``."""
+    """The Map item the workflow hands the function: ``{"job": <ImageCopyJob>, "release_id": ...}``."""
 
     model_config = ConfigDict(extra="ignore")
 
     job: ImageCopyJob
+    release_id: str | None = None  # every log line of an adoption carries it
 
 
 def build_copier(
@@ -68,7 +73,26 @@ def check_target(settings: MirrorImageSettings, job: ImageCopyJob) -> None:
         raise RegistryError(f"job target repository {job.target_repository!r} is outside {prefix + '/'!r}")
 
 
-def run_image_job(settings: MirrorImageSettings, job: ImageCopyJob, *, ecr: Any | None = None) -> ImageCopyResult:
+def run_image_job(
+    settings: MirrorImageSettings, job: ImageCopyJob, *, ecr: Any | None = None, metrics: MetricSink | None = None
+) -> ImageCopyResult:
     check_target(settings, job)
     with build_copier(settings, ecr=ecr) as copier:
-        return copier.copy(job)
+        result = copier.copy(job)
+    if metrics is not None:
+        metrics("ImageBytesUploaded", result.bytes_uploaded, "Bytes")
+        metrics("ImageBlobsMounted", result.blobs_mounted, "Count")
+        metrics("ImagesSkipped", int(result.skipped), "Count")
+    logger.info(
+        "image mirrored",
+        extra={
+            "digest": result.digest,
+            "target": result.target,
+            "skipped": result.skipped,
+            "uploaded": result.blobs_uploaded,
+            "mounted": result.blobs_mounted,
+            "bytes": result.bytes_uploaded,
+            "seconds": result.seconds,
+        },
+    )
+    return result

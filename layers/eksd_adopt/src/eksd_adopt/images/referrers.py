@@ -32,8 +32,9 @@ from aws_lambda_powertools import Logger
 from eksd_adopt.images.client import RegistryClient
 from eksd_adopt.images.errors import BlobVerificationError, RegistryError
 from eksd_adopt.images.media import OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest, sha256_digest
+from eksd_adopt.observability import SERVICE_NAME
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_BLOB = b"{}"  # image-spec 1.1, "Guidance for an Empty Descriptor": the 2-byte JSON object

@@ -4,6 +4,7 @@ from eksd_adopt.intake.errors import (
     InvalidManifestError,
     ManifestChangedError,
     ManifestNotPublishedError,
+    ReconcileError,
     WorkflowStartError,
 )
 from eksd_adopt.intake.models import AdoptOutcome, AdoptRequest, AdoptResult, ReconcileReport
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidManifestError",
     "ManifestChangedError",
     "ManifestNotPublishedError",
+    "ReconcileError",
     "ReconcileReport",
     "StartedExecution",
     "WorkflowStartError",

@@ -26,3 +26,7 @@ class ManifestChangedError(EksdAdoptError):
 
 class WorkflowStartError(EksdAdoptError):
     """Step Functions refused or failed to start an execution for a reason worth retrying (throttling, outage)."""
+
+
+class ReconcileError(EksdAdoptError):
+    """Some channels or releases could not be reconciled (the rest were)."""

@@ -10,10 +10,11 @@ and no event shapes here: the ledger, the workflow starter, the fetcher and the 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from eksd_adopt.errors import EksdAdoptError, FetchError, ManifestError, UpstreamNotFoundError
 from eksd_adopt.events import EventPublisher, EventType, make_event
@@ -32,12 +33,13 @@ from eksd_adopt.intake.ports import WorkflowStarter
 from eksd_adopt.ledger import Ledger, LedgerConflictError, ReleaseRecord, ReleaseStatus
 from eksd_adopt.ledger.model import STARTED_STATUSES, utcnow
 from eksd_adopt.notification import ReleaseAnnouncement
+from eksd_adopt.observability import SERVICE_NAME
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.release import ReleaseChannel, validate_manifest
 from eksd_adopt.release.yamlsafe import load_yaml_document
 from eksd_adopt.workflow.models import AdoptionInput
 
-_log = logging.getLogger(__name__)
+_log = Logger(service=SERVICE_NAME, child=True)
 
 MAX_CHANNEL_FILE_BYTES = 64 * 1024
 # Statuses a new attempt may take over: heard of but not started, or a manifest that failed validation.
@@ -95,7 +97,9 @@ class IntakeService:
             except UpstreamNotFoundError as exc:
                 if retry_not_found_until is not None and self.clock() < retry_not_found_until:
                     raise ManifestNotPublishedError(str(exc)) from exc
-                _log.warning("channel file still missing; leaving the release to the reconciler: %s", exc)
+                _log.warning(
+                    "channel file still missing; leaving the release to the reconciler", extra={"reason": str(exc)}
+                )
                 return AdoptResult(
                     release_id=f"{announcement.channel}-latest", outcome=AdoptOutcome.NOT_FOUND, problems=[str(exc)]
                 )

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from eksd_adopt.dynamodb import all_items
 from eksd_adopt.ledger.model import Decision, ReleaseRecord, ReleaseStatus, utcnow
 from eksd_adopt.ledger.store import LedgerConflictError, sort_records
 
@@ -115,8 +115,8 @@ class DynamoDbLedger:
 
     def list(self, channel: str | None = None) -> list[ReleaseRecord]:
         if channel is None:
-            return sort_records([self._from_item(i) for i in self._pages(self.table.scan, {})])
-        return sort_records([self._from_item(i) for i in self._pages(self.table.query, _by_channel(channel))])
+            return sort_records([self._from_item(i) for i in all_items(self.table.scan)])
+        return sort_records([self._from_item(i) for i in all_items(self.table.query, **_by_channel(channel))])
 
     def newest(
         self,
@@ -144,7 +144,7 @@ class DynamoDbLedger:
             filters.append("release_id <> :x")
         if filters:
             query["FilterExpression"] = " AND ".join(filters)
-        for item in self._pages(self.table.query, query):
+        for item in all_items(self.table.query, **query):
             return self._from_item(item)
         return None
 
@@ -161,16 +161,7 @@ class DynamoDbLedger:
         )
         # All channels: one scan, filtered on the server (the table is one record per release: small).
         read = self.table.query if channel is not None else self.table.scan
-        return sort_records([self._from_item(i) for i in self._pages(read, query)])
-
-    @staticmethod
-    def _pages(call: Any, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        while True:
-            page = call(**kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sort_records([self._from_item(i) for i in all_items(read, **query)])
 
 
 NEWEST_PAGE = 8

@@ -18,16 +18,13 @@ in-process handlers build their boto3 clients exactly as they do in Lambda.
 from __future__ import annotations
 
 import hmac
-import importlib.util
 import json
 import logging
 import os
 import re
 import secrets
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -44,18 +41,18 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from eksd_adopt import observability
 from eksd_adopt.approvals.aws import create_approvals_table
 from eksd_adopt.ledger.dynamodb import create_ledger_table
+from eksd_adopt.local.checkout import workflow_definition
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.s3conditional import atomic_conditional_puts
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STATE_MACHINE_NAME = "eksd-adopt-release"
 LOCAL_KEY = "local"  # moto accepts any credentials; these never leave the machine
-REPO_ROOT = Path(__file__).resolve().parents[5]
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-ASL_PATH = REPO_ROOT / "infra" / "workflows" / "adopt_release.asl.json"
 
 # ASL substitution -> functions/<dir>; CDK's workflow construct uses the same table.
 WORKFLOW_FUNCTIONS: dict[str, str] = {
@@ -102,28 +99,14 @@ def discard_unpublished_metrics() -> None:
         Metrics().clear_metrics()
 
 
-def render_definition(substitutions: Mapping[str, str], path: Path = ASL_PATH) -> str:
+def render_definition(substitutions: Mapping[str, str], path: Path | None = None) -> str:
     """The ASL file with ``${Name}`` replaced, as CDK's ``definition_substitutions`` does; unknown names fail."""
+    path = path or workflow_definition()
     text = path.read_text()
     missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(substitutions))
     if missing:
         raise KeyError(f"no substitution for {', '.join(missing)} in {path.name}")
     return re.sub(r"\$\{(\w+)\}", lambda m: str(substitutions[m.group(1)]), text)
-
-
-@dataclass
-class LambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "local"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @dataclass(frozen=True)
@@ -218,8 +201,7 @@ class LocalAws:
                 "AWS_REGION": REGION,
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines on stdout mean nothing without CloudWatch
-                "POWERTOOLS_METRICS_NAMESPACE": "EksdAdopt",
-                "POWERTOOLS_SERVICE_NAME": "eksd-adopt",
+                **observability.ENVIRONMENT,
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             }
         )
@@ -366,15 +348,7 @@ class LocalAws:
         with self._lock:
             module = self._modules.get(directory)
             if module is None:
-                path = FUNCTIONS_DIR / directory / "handler.py"
-                if not path.is_file():
-                    raise LookupError(f"function {directory}: no {path.relative_to(REPO_ROOT)}")
-                spec = importlib.util.spec_from_file_location(f"eksd_adopt_local_fn_{directory}", path)
-                assert spec and spec.loader
-                module = importlib.util.module_from_spec(spec)
-                # Registered first, as an import would: pydantic resolves the handler's annotations through it.
-                sys.modules[spec.name] = module
-                spec.loader.exec_module(module)
+                module = load_handler(directory)
                 self._modules[directory] = module
         return module
 

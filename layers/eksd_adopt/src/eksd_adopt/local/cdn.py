@@ -4,7 +4,7 @@ URL path = file path under the root (``/kubernetes-1-20/releases/1/artifacts/...
 ``/releasechannels/1-20.yaml``), so the upstream simulator publishes by writing files and the
 mirror reaches it through the ``--endpoint distro.eks.amazonaws.com=<base URL>`` mapping.
 
-Faults are switched on at run time (:meth:`LocalCdn.inject`) or decided per request by a hook,
+Faults are switched on at run time (:meth:`LocalCdn.inject`),
 so tests can make the CDN misbehave the way a real one does: a body cut short, a connection
 reset, wrong bytes, a 5xx, a stall, a trickle, a server that ignores ``Range``.
 """
@@ -12,13 +12,11 @@ reset, wrong bytes, a 5xx, a stall, a trickle, a server that ignores ``Range``.
 from __future__ import annotations
 
 import mimetypes
-import os
 import re
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler
@@ -71,23 +69,15 @@ class RequestRecord:
     fault: Fault | None
 
 
-FaultHook = Callable[[str, str | None], FaultRule | None]  # (path, Range header) -> fault or None
-
-
 @dataclass
 class _State:
     root: Path
     rules: list[FaultRule] = field(default_factory=list)
-    hook: FaultHook | None = None
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_fault(self, path: str, range_header: str | None) -> FaultRule | None:
         with self.lock:
-            if self.hook is not None:
-                rule = self.hook(path, range_header)
-                if rule is not None:
-                    return rule
             for rule in self.rules:
                 if rule.matches(path):
                     if rule.times is not None:
@@ -311,19 +301,8 @@ class LocalCdn:
             self._state.rules.append(rule)
         return rule
 
-    def set_fault_hook(self, hook: FaultHook | None) -> None:
-        """A function consulted first on every GET; returns the fault to apply or None."""
-        with self._state.lock:
-            self._state.hook = hook
-
     def reset(self) -> None:
-        """Clear faults, the hook and the request log."""
+        """Clear faults and the request log."""
         with self._state.lock:
             self._state.rules.clear()
-            self._state.hook = None
             self._state.requests.clear()
-
-    def url_for(self, path: str | os.PathLike[str]) -> str:
-        """The URL serving ``path`` (a file under the root, or a path relative to it)."""
-        relative = Path(path).resolve().relative_to(self.root) if Path(path).is_absolute() else Path(path)
-        return f"{self.base_url}/{relative.as_posix()}"

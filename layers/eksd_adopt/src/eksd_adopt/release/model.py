@@ -14,7 +14,6 @@ than coerced, and a string field takes a string only.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -117,10 +116,6 @@ class Release(_UpstreamModel):
 
     def archive_assets(self) -> list[tuple[Component, Asset]]:
         return [(c, a) for c in self.status.components for a in c.assets if a.type is AssetType.ARCHIVE]
-
-    def to_document(self) -> dict[str, Any]:
-        """The manifest as upstream spells it (camelCase keys, unset fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ReleaseChannelSpec(_UpstreamModel):
