@@ -9,6 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from eksd_adopt.workflow.config import WorkflowSettings
 from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.archives import ArchiveMirror
@@ -142,8 +143,10 @@ class EksdAdoptStack(cdk.Stack):
         promote = self.workflow.steps["PromoteFunctionArn"]
         # Its ECR actions on <prefix>/* come with the workflow; the repositories' key comes from here.
         self.images.grant_key_for_repositories(promote)
-        promote.add_environment("ECR_CONTROL_PLANE", "true")
-        promote.add_environment("ECR_KMS_KEY_ARN", self.images.key.key_arn)
+        for name, value in WorkflowSettings.to_env(
+            ecr_control_plane=True, ecr_kms_key_arn=self.images.key.key_arn
+        ).items():
+            promote.add_environment(name, value)
 
 
 _RETENTION = {

@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from eksd_adopt.workflow.config import WorkflowSettings
 from infra.function_factory import FunctionFactory
 
 
@@ -85,11 +86,7 @@ class ApprovalGates(Construct):
             "ApprovalsApi",
             handler_dir="approvals_api",
             description="Approvers' endpoint: list gates, approve/reject (caller from the SigV4 signature), roll back",
-            environment={
-                "APPROVALS_TABLE": self.table.table_name,
-                "APPROVERS_TOPIC_ARN": self.topic.topic_arn,
-                "STAGE_RULES": json.dumps(self.stage_rules, sort_keys=True),
-            },
+            environment=self.environment(),
         )
         self.table.grant_read_write_data(self.decision_function)
         # AWS_IAM auth: only signed requests reach the handler, and the signer's ARN comes with them.
@@ -138,8 +135,8 @@ class ApprovalGates(Construct):
 
     def environment(self) -> dict[str, str]:
         """What the gate-opening step needs to reach the table and the topic."""
-        return {
-            "APPROVALS_TABLE": self.table.table_name,
-            "APPROVERS_TOPIC_ARN": self.topic.topic_arn,
-            "STAGE_RULES": json.dumps(self.stage_rules, sort_keys=True),
-        }
+        return WorkflowSettings.to_env(
+            approvals_table=self.table.table_name,
+            approvers_topic_arn=self.topic.topic_arn,
+            stage_rules=self.stage_rules,
+        )

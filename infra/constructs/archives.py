@@ -9,6 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from eksd_adopt.archives.settings import MirrorArchiveSettings
 from infra.function_factory import FunctionFactory
 
 PART_SIZE_MIB = 16
@@ -99,13 +100,11 @@ class ArchiveMirror(Construct):
 
     def _build_function(self, functions: FunctionFactory, endpoints: str) -> lambda_.Function:
         staging = f"{self.prefix}/staging"
-        environment = {
-            "ARCHIVE_BUCKET": self.bucket.bucket_name,
-            "ARCHIVE_PART_SIZE_MIB": str(PART_SIZE_MIB),
-            "ARCHIVE_KEY_PREFIX": staging,
-        }
+        environment = MirrorArchiveSettings.to_env(
+            archive_bucket=self.bucket.bucket_name, part_size_mib=PART_SIZE_MIB, key_prefix=staging
+        )
         if endpoints:
-            environment["EKSD_ADOPT_ENDPOINTS"] = endpoints
+            environment |= MirrorArchiveSettings.to_env(endpoints=endpoints)
         function = functions.create(
             "MirrorArchive",
             handler_dir="archives_mirror",

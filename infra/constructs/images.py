@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from eksd_adopt.images.settings import MirrorImageSettings
 from infra.function_factory import FunctionFactory
 
 CONCURRENCY = 6  # blobs in flight in one invocation
@@ -58,19 +59,19 @@ class ImageMirror(Construct):
 
     def _build_function(self, functions: FunctionFactory, endpoints: str) -> lambda_.Function:
         staging = f"{self.prefix}/staging"
-        environment = {
-            "TARGET_REGISTRY_URL": self.registry_url,
-            "TARGET_REGISTRY_AUTH": "ecr",
-            "ECR_CONTROL_PLANE": "true",
-            "ECR_KMS_KEY_ARN": self.key.key_arn,
-            "MIRROR_CONCURRENCY": str(CONCURRENCY),
+        environment = MirrorImageSettings.to_env(
+            target_registry_url=self.registry_url,
+            target_registry_auth="ecr",
+            ecr_control_plane=True,
+            ecr_kms_key_arn=self.key.key_arn,
+            concurrency=CONCURRENCY,
             # ECR: a blob over 4 MiB streamed in one PATCH, then the committing PUT, as docker push
             # sends it (fixed-size chunks are what ECR has been seen to mishandle).
-            "MIRROR_UPLOAD": "patch",
-            "MIRROR_REPOSITORY_PREFIX": staging,
-        }
+            upload="patch",
+            repository_prefix=staging,
+        )
         if endpoints:
-            environment["EKSD_ADOPT_ENDPOINTS"] = endpoints
+            environment |= MirrorImageSettings.to_env(endpoints=endpoints)
         function = functions.create(
             "MirrorImage",
             handler_dir="images_mirror",

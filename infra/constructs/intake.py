@@ -23,6 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from eksd_adopt.intake.settings import IntakeSettings
 from infra.constants import METRICS_NAMESPACE, SERVICE_NAME
 from infra.constructs.ledger import ReleaseLedger
 from infra.function_factory import FunctionFactory
@@ -56,17 +57,17 @@ class Intake(Construct):
         self.state_machine_arn = state_machine_arn
         self._build_queues()
         self._build_subscription()
-        environment = {
-            "LEDGER_TABLE": ledger.table.table_name,
-            "STATE_MACHINE_ARN": state_machine_arn,
-            "UPSTREAM_TOPIC_ARN": upstream_topic_arn,
-            "TRACKED_CHANNELS": ",".join(tracked_channels),
-            "TRACK_FROM_MINOR": "" if tracked_channels else (track_from_minor or ""),
-            "MANIFEST_NOT_FOUND_RETRY_SECONDS": str(int(NOT_FOUND_RETRY.to_seconds())),
+        environment = IntakeSettings.to_env(
+            ledger_table=ledger.table.table_name,
+            state_machine_arn=state_machine_arn,
+            upstream_topic_arn=upstream_topic_arn,
+            tracked_channels=tracked_channels,
+            track_from_minor=None if tracked_channels else track_from_minor,
+            not_found_retry_seconds=int(NOT_FOUND_RETRY.to_seconds()),
             # A release the reconciler finds waits most of one interval for its notification.
-            "RECONCILE_GRACE_SECONDS": str(int(reconcile_every.to_seconds() * 2 // 3)),
-            "EVENTS_TOPIC_ARN": events_topic.topic_arn if events_topic else "",
-        }
+            reconcile_grace_seconds=int(reconcile_every.to_seconds() * 2 // 3),
+            events_topic_arn=events_topic.topic_arn if events_topic else None,
+        )
         self.intake_function = self._build_intake(functions, environment)
         self.reconcile_function = self._build_reconciler(functions, environment, reconcile_every)
         for function in (self.intake_function, self.reconcile_function):

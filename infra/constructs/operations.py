@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from eksd_adopt.approvals.settings import ApprovalWatchSettings
 from infra.constants import METRICS_NAMESPACE, SERVICE_NAME
 from infra.function_factory import FunctionFactory
 
@@ -110,7 +111,7 @@ class Operations(Construct):
             "ApprovalWatch",
             handler_dir="approvals_watch",
             description="Publish how many approval gates are open and how long the oldest has waited",
-            environment={"APPROVALS_TABLE": table.table_name},
+            environment=ApprovalWatchSettings.to_env(approvals_table=table.table_name),
             timeout=cdk.Duration.seconds(60),
         )
         # Scan only (the function projects away task tokens); no GetItem, no writes.

@@ -18,11 +18,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
+from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.definition import FUNCTION_SUBSTITUTIONS, STATE_MACHINE_NAME
 from infra.constants import WORKFLOWS_DIR
 from infra.constructs.approvals import ApprovalGates
 from infra.function_factory import FunctionFactory
 
-STATE_MACHINE_NAME = "eksd-adopt-release"
 ASL_FILE = WORKFLOWS_DIR / "adopt_release.asl.json"
 # What an execution may spend before its first gate: validate, the whole mirror Map (every job a
 # Lambda of up to 15 minutes, MirrorConcurrency at a time, with retries), verify and the smoke tests.
@@ -67,23 +68,16 @@ def execution_timeout(stages: int, approval_timeout: cdk.Duration, team_test_tim
     return cdk.Duration.seconds(seconds)
 
 
-# The step functions this construct creates: ASL substitution -> (construct id, functions/<dir>, description).
-STEPS: dict[str, tuple[str, str, str]] = {
-    "ValidateFunctionArn": ("ValidateRelease", "workflow_validate", "Validate a manifest, store it, plan the jobs"),
-    "VerifyFunctionArn": ("VerifyRelease", "workflow_verify", "Re-check the staged copy, write the staged manifest"),
-    "SmokeTestFunctionArn": ("SmokeTestRelease", "workflow_smoke_test", "Built-in smoke tests on the staged copy"),
-    "RecordTestedFunctionArn": (
-        "RecordTested",
-        "workflow_record_tested",
-        "Record that the staged copy passed its tests",
-    ),
-    "RequestApprovalFunctionArn": ("RequestApproval", "approvals_request", "Open a stage's approval gate"),
-    "PromoteFunctionArn": ("PromoteRelease", "workflow_promote", "Promote by digest into a stage, move its pointer"),
-    "RecordOutcomeFunctionArn": (
-        "RecordOutcome",
-        "workflow_record_outcome",
-        "Record a failed, rejected or expired adoption",
-    ),
+# The step functions this construct creates: functions/<dir> -> (construct id, description). Which ASL
+# substitution names each is the domain's table (FUNCTION_SUBSTITUTIONS), shared with the local runtime.
+STEPS: dict[str, tuple[str, str]] = {
+    "workflow_validate": ("ValidateRelease", "Validate a manifest, store it, plan the jobs"),
+    "workflow_verify": ("VerifyRelease", "Re-check the staged copy, write the staged manifest"),
+    "workflow_smoke_test": ("SmokeTestRelease", "Built-in smoke tests on the staged copy"),
+    "workflow_record_tested": ("RecordTested", "Record that the staged copy passed its tests"),
+    "approvals_request": ("RequestApproval", "Open a stage's approval gate"),
+    "workflow_promote": ("PromoteRelease", "Promote by digest into a stage, move its pointer"),
+    "workflow_record_outcome": ("RecordOutcome", "Record a failed, rejected or expired adoption"),
 }
 
 
@@ -113,18 +107,19 @@ class AdoptionWorkflow(Construct):
         stack = cdk.Stack.of(self)
         self.prefix = prefix.strip("/")
         self.registry_url = f"https://{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}"
-        self.environment = {
-            "LEDGER_TABLE": ledger_table.table_name,
-            "ARCHIVE_BUCKET": bucket.bucket_name,
-            "EKSD_ADOPT_PREFIX": self.prefix,
-            "EVENTS_TOPIC_ARN": events_topic.topic_arn,
-            "TARGET_REGISTRY_URL": self.registry_url,
-            "TARGET_REGISTRY_AUTH": "ecr",
+        self.environment = WorkflowSettings.to_env(
+            ledger_table=ledger_table.table_name,
+            bucket=bucket.bucket_name,
+            prefix=self.prefix,
+            events_topic_arn=events_topic.topic_arn,
+            target_registry_url=self.registry_url,
+            target_registry_auth="ecr",
             # Read with the stage rules by the gate and the decision endpoint: whose sessions count one by one.
-            "APPROVER_SESSION_ROLES": ",".join(approver_session_roles),
-        }
+            approver_session_roles=approver_session_roles,
+        )
+        key_of = {directory: key for key, directory in FUNCTION_SUBSTITUTIONS.items()}
         self.steps = {
-            key: functions.create(
+            key_of[directory]: functions.create(
                 cid,
                 handler_dir=directory,
                 description=description,
@@ -135,7 +130,7 @@ class AdoptionWorkflow(Construct):
                     **(approvals.environment() if directory == "approvals_request" else {}),
                 },
             )
-            for key, (cid, directory, description) in STEPS.items()
+            for directory, (cid, description) in STEPS.items()
         }
         self.approvals_scope = approvals
         self._grant_steps(ledger_table, bucket, events_topic, approvals)
@@ -145,9 +140,11 @@ class AdoptionWorkflow(Construct):
         self.timeout = execution_timeout(len(stages), approval_timeout, team_test_timeout)
         invoked: dict[str, lambda_.IFunction] = {
             **self.steps,
-            "MirrorImageFunctionArn": mirror_image,
-            "MirrorArchiveFunctionArn": mirror_archive,
+            key_of["images_mirror"]: mirror_image,
+            key_of["archives_mirror"]: mirror_archive,
         }
+        if set(invoked) != set(FUNCTION_SUBSTITUTIONS):
+            raise ValueError(f"the ASL names {sorted(FUNCTION_SUBSTITUTIONS)}, the stack builds {sorted(invoked)}")
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -442,7 +439,8 @@ class AdoptionWorkflow(Construct):
         approvals.table.grant_read_write_data(s["RequestApprovalFunctionArn"])
         approvals.table.grant_read_write_data(s["RecordOutcomeFunctionArn"])
         approvals.topic.grant_publish(s["RequestApprovalFunctionArn"])
-        s["RecordOutcomeFunctionArn"].add_environment("APPROVALS_TABLE", approvals.table.table_name)
+        for name, value in WorkflowSettings.to_env(approvals_table=approvals.table.table_name).items():
+            s["RecordOutcomeFunctionArn"].add_environment(name, value)
 
     def _grant_decisions(
         self, approvals: ApprovalGates, ledger: dynamodb.ITable, bucket: s3.IBucket, events: sns.ITopic

@@ -1,15 +1,17 @@
 """How the functions report: one service name and metrics namespace, which the stack's alarms and dashboard
 read, and one shape of handler instrumentation (Powertools' logger, tracer and metrics).
 
-Domain modules log through ``Logger(service=SERVICE_NAME, child=True)``: in a function their lines go
-through the handler's logger with the keys it appended; in the CLI, where no handler logger exists, they
-reach Python's last-resort handler (warnings on stderr) and never the command's output. So the handler's
-logger, the tracer (``aws_xray_sdk`` is slow to import) and the metrics are built on first use only.
+Domain modules log through :func:`domain_logger`, a child of the functions' logger with no level of its
+own: in a function its lines go out through the handler's logger, at its level and with the keys it
+appended; in the CLI, where no handler logger exists, they reach Python's last-resort handler (warnings
+on stderr) and never the command's output. So the handler's logger, the tracer (``aws_xray_sdk`` is slow
+to import) and the metrics are built on first use only.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +31,15 @@ ENVIRONMENT = {
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 # How domain code counts what it did without knowing Powertools: (name, value, CloudWatch unit).
 MetricSink = Callable[[str, float, str], None]
+
+
+@functools.cache
+def domain_logger() -> Logger:
+    """The domain's logger (``eksd-adopt.eksd_adopt.observability``): NOTSET, so the handler logger's level
+    applies to its lines too, whenever either was created."""
+    from aws_lambda_powertools import Logger
+
+    return Logger(service=SERVICE_NAME, child=True, level=logging.NOTSET)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Self
 
@@ -24,6 +25,35 @@ class EnvSettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str]) -> Self:
         # Empty values count as unset: CDK and the local runtime write every name, some blank.
         return cls.model_validate({k: v for k, v in environ.items() if v != ""})
+
+    @classmethod
+    def to_env(cls, **values: object) -> dict[str, str]:
+        """The environment that configures these settings (given by field name), as :meth:`from_env` reads it.
+
+        The stack builds each function's environment with it and the local runtime each in-process
+        handler's, so neither spells a variable name. Values may be CDK tokens: nothing is validated here
+        (the function validates its settings on every invocation).
+        """
+        environment: dict[str, str] = {}
+        for name, value in values.items():
+            field = cls.model_fields.get(name)
+            if field is None or field.alias is None:
+                raise TypeError(f"{cls.__name__} has no setting {name!r}")
+            environment[field.alias] = _env_text(value)
+        return environment
+
+
+def _env_text(value: object) -> str:
+    """How a setting is spelled in the environment (what the validators of the models read back)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 class UpstreamAccessSettings(EnvSettings):

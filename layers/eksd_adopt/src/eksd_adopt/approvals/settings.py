@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from pydantic import Field
 
-from pydantic import BaseModel, ConfigDict, Field
+from eksd_adopt.settings import EnvSettings
 
 
-class ApprovalWatchSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
+class ApprovalWatchSettings(EnvSettings):
     approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=3)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ApprovalWatchSettings:
-        return cls.model_validate(dict(environ))

@@ -6,13 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.ledger.model import utcnow
-from eksd_adopt.observability import SERVICE_NAME, MetricSink
+from eksd_adopt.observability import MetricSink, domain_logger
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 
 
 class PendingApproval(BaseModel):

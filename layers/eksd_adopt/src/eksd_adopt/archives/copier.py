@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 from tenacity import RetryCallState
 
@@ -33,12 +32,12 @@ from eksd_adopt.deadline import TransferDeadline, Watch, watch
 from eksd_adopt.endpoints import EndpointMap, check_upstream_url
 from eksd_adopt.errors import FetchError, UpstreamNotFoundError
 from eksd_adopt.fetch import content_length, guarded_stream
-from eksd_adopt.observability import SERVICE_NAME
+from eksd_adopt.observability import domain_logger
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.policy import SHA256_HEX, SHA512_HEX, https_url_problem
 from eksd_adopt.retry import RetryPolicy, TransientError, raise_for_transient
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB

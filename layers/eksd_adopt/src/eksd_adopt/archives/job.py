@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import httpx
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.archives.copier import ArchiveCopier, ArchiveCopyResult
 from eksd_adopt.archives.settings import MirrorArchiveSettings
 from eksd_adopt.archives.store import ArchiveStore
-from eksd_adopt.observability import SERVICE_NAME, MetricSink
+from eksd_adopt.observability import MetricSink, domain_logger
 from eksd_adopt.plan import ArchiveCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 
 
 class ArchiveJobRequest(BaseModel):

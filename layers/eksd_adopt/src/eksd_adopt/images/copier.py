@@ -38,7 +38,6 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.endpoints import EndpointMap, RequestPolicy
@@ -50,13 +49,13 @@ from eksd_adopt.images.errors import (
 )
 from eksd_adopt.images.media import INDEX_TYPES, Descriptor, Manifest
 from eksd_adopt.images.referrers import mirror_referrers
-from eksd_adopt.observability import SERVICE_NAME
+from eksd_adopt.observability import domain_logger
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.reference import ImageReference, is_digest
 from eksd_adopt.retry import TransientError
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 T = TypeVar("T")
 
 MIB = 1024 * 1024

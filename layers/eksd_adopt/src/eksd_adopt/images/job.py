@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.images.client import RegistryClient, default_http_client
@@ -17,11 +16,11 @@ from eksd_adopt.images.copier import (
 from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.images.registry import connect_target
 from eksd_adopt.images.settings import MirrorImageSettings
-from eksd_adopt.observability import SERVICE_NAME, MetricSink
+from eksd_adopt.observability import MetricSink, domain_logger
 from eksd_adopt.plan import ImageCopyJob
 from eksd_adopt.policy import UpstreamPolicy
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 
 
 class ImageJobRequest(BaseModel):

@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from eksd_adopt.images.client import RegistryClient
 from eksd_adopt.images.errors import BlobVerificationError, RegistryError
 from eksd_adopt.images.media import OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest, sha256_digest
-from eksd_adopt.observability import SERVICE_NAME
+from eksd_adopt.observability import domain_logger
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_BLOB = b"{}"  # image-spec 1.1, "Guidance for an Empty Descriptor": the 2-byte JSON object

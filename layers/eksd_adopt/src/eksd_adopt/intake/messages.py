@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aws_lambda_powertools import Logger
-
 from eksd_adopt.errors import NotificationError
 from eksd_adopt.intake.errors import InvalidManifestError, ManifestNotPublishedError, ReconcileError
 from eksd_adopt.intake.models import AdoptOutcome, AdoptResult, ReconcileReport
 from eksd_adopt.intake.service import IntakeService
 from eksd_adopt.intake.settings import IntakeSettings
 from eksd_adopt.notification import parse_envelope
-from eksd_adopt.observability import SERVICE_NAME, MetricSink
+from eksd_adopt.observability import MetricSink, domain_logger
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = domain_logger()
 
 # The keys one message's log lines carry (removed after it, whatever its outcome: the next message of
 # the batch must not log under them).

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from eksd_adopt.errors import EksdAdoptError, FetchError, ManifestError, UpstreamNotFoundError
 from eksd_adopt.events import EventPublisher, EventType, make_event
 from eksd_adopt.fetch import DocumentFetcher, manifest_url, release_channel_url
@@ -33,13 +31,13 @@ from eksd_adopt.intake.ports import WorkflowStarter
 from eksd_adopt.ledger import Ledger, LedgerConflictError, ReleaseRecord, ReleaseStatus
 from eksd_adopt.ledger.model import STARTED_STATUSES, utcnow
 from eksd_adopt.notification import ReleaseAnnouncement
-from eksd_adopt.observability import SERVICE_NAME
+from eksd_adopt.observability import domain_logger
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.release import ReleaseChannel, validate_manifest
 from eksd_adopt.release.yamlsafe import load_yaml_document
 from eksd_adopt.workflow.models import AdoptionInput
 
-_log = Logger(service=SERVICE_NAME, child=True)
+_log = domain_logger()
 
 MAX_CHANNEL_FILE_BYTES = 64 * 1024
 # Statuses a new attempt may take over: heard of but not started, or a manifest that failed validation.

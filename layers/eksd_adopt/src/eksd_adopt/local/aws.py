@@ -43,29 +43,19 @@ from botocore.credentials import Credentials
 
 from eksd_adopt import observability
 from eksd_adopt.approvals.aws import create_approvals_table
+from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.ledger.dynamodb import create_ledger_table
 from eksd_adopt.local.checkout import workflow_definition
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.s3conditional import atomic_conditional_puts
+from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.definition import FUNCTION_SUBSTITUTIONS, STATE_MACHINE_NAME
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-STATE_MACHINE_NAME = "eksd-adopt-release"
 LOCAL_KEY = "local"  # moto accepts any credentials; these never leave the machine
 
-# ASL substitution -> functions/<dir>; CDK's workflow construct uses the same table.
-WORKFLOW_FUNCTIONS: dict[str, str] = {
-    "ValidateFunctionArn": "workflow_validate",
-    "MirrorImageFunctionArn": "images_mirror",
-    "MirrorArchiveFunctionArn": "archives_mirror",
-    "VerifyFunctionArn": "workflow_verify",
-    "SmokeTestFunctionArn": "workflow_smoke_test",
-    "RecordTestedFunctionArn": "workflow_record_tested",
-    "RequestApprovalFunctionArn": "approvals_request",
-    "PromoteFunctionArn": "workflow_promote",
-    "RecordOutcomeFunctionArn": "workflow_record_outcome",
-}
 APPROVALS_FUNCTION = "approvals_api"
 
 LambdaCallable = Callable[[dict[str, Any], Any], Any]
@@ -262,25 +252,23 @@ class LocalAws:
     def function_env(self) -> dict[str, str]:
         """The environment every step function gets (CDK sets the same names)."""
         s = self.settings
-        env = {
-            "LEDGER_TABLE": self.ledger_table,
-            "APPROVALS_TABLE": self.approvals_table,
-            "ARCHIVE_BUCKET": self.bucket,
-            "EKSD_ADOPT_PREFIX": s.prefix,
-            "EVENTS_TOPIC_ARN": self.events_topic_arn,
-            "APPROVERS_TOPIC_ARN": self.approvers_topic_arn,
-            "STAGE_RULES": json.dumps(s.stage_rules),
-            "TARGET_REGISTRY_URL": s.target_registry_url,
-            "TARGET_REGISTRY_AUTH": "none",
-            "ECR_CONTROL_PLANE": "false",
-            "EKSD_ADOPT_ENDPOINTS": ",".join(s.endpoints),
-            "MIRROR_CONCURRENCY": str(s.mirror_concurrency),
-        }
+        env = WorkflowSettings.to_env(
+            ledger_table=self.ledger_table,
+            approvals_table=self.approvals_table,
+            bucket=self.bucket,
+            prefix=s.prefix,
+            events_topic_arn=self.events_topic_arn,
+            approvers_topic_arn=self.approvers_topic_arn,
+            stage_rules=s.stage_rules,
+            target_registry_url=s.target_registry_url,
+            target_registry_auth="none",
+            ecr_control_plane=False,
+        ) | MirrorImageSettings.to_env(endpoints=s.endpoints, concurrency=s.mirror_concurrency)
         return {**env, **s.extra_env}
 
     def substitutions(self) -> dict[str, str]:
         s = self.settings
-        values = {key: function_arn(name) for key, name in WORKFLOW_FUNCTIONS.items()}
+        values = {key: function_arn(name) for key, name in FUNCTION_SUBSTITUTIONS.items()}
         values.update(
             Stages=",".join(s.stages),
             ApprovalTimeoutSeconds=str(s.approval_timeout_seconds),
