@@ -27,6 +27,7 @@ class FunctionFactory:
 
     def create(
         self,
+        owner: Construct,
         construct_id: str,
         *,
         handler_dir: str,
@@ -37,7 +38,8 @@ class FunctionFactory:
         ephemeral_storage_mib: int = 512,
         reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
-        scope = Construct(self._scope, construct_id)
+        # Under the construct that owns it: its grants, environment and cdk-nag acknowledgments are made there.
+        scope = Construct(owner, construct_id)
         log_group = logs.LogGroup(scope, "Logs", retention=self._log_retention, removal_policy=cdk.RemovalPolicy.RETAIN)
         # A role per function with only its own log group: the managed basic-execution policy
         # would grant logs on every group in the account.

@@ -9,7 +9,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from eksd_adopt.workflow.config import WorkflowSettings
 from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.archives import ArchiveMirror
@@ -43,7 +42,9 @@ class EksdAdoptStack(cdk.Stack):
         self.functions = FunctionFactory(self, layer.layer, log_retention=_retention(settings.log_retention_days))
         # Construct ids predate the capability names; kept so a deploy never replaces the bucket, keys or topics.
         self.archives = ArchiveMirror(self, "MirrorStorage", functions=self.functions, prefix=settings.prefix)
-        self.images = ImageMirror(self, "ImageMirror", functions=self.functions, prefix=settings.prefix)
+        self.images = ImageMirror(
+            self, "ImageMirror", functions=self.functions, prefix=settings.prefix, plans=self.archives.bucket
+        )
         self.blob_mounting = RegistryBlobMounting(
             self, "RegistryBlobMounting", log_retention=_retention(settings.log_retention_days)
         )
@@ -60,6 +61,11 @@ class EksdAdoptStack(cdk.Stack):
             "Approvals",
             functions=self.functions,
             stage_rules=stage_rules_from_context(self.node, settings.stages),
+            prefix=settings.prefix,
+            ledger_table=self.ledger.table,
+            bucket=self.archives.bucket,
+            events_topic=self.events.topic,
+            approver_session_roles=settings.approver_session_roles,
             approver_accounts=settings.approver_accounts,
             approver_principals=settings.approver_principals,
         )
@@ -73,12 +79,12 @@ class EksdAdoptStack(cdk.Stack):
             bucket=self.archives.bucket,
             events_topic=self.events.topic,
             approvals=self.approvals,
-            mirror_image=self.images.function,
+            images=self.images,
             mirror_archive=self.archives.function,
             log_retention=_retention(settings.log_retention_days),
             approver_session_roles=settings.approver_session_roles,
         )
-        self._grant_promotion()
+        self.approvals.resume_gates_of(self.workflow)
         self.intake = Intake(
             self,
             "Intake",
@@ -137,16 +143,6 @@ class EksdAdoptStack(cdk.Stack):
                 )
             ],
         )
-
-    def _grant_promotion(self) -> None:
-        """Promotion creates each stage's repositories (as the mirror creates staging's) and pushes by mount."""
-        promote = self.workflow.steps["PromoteFunctionArn"]
-        # Its ECR actions on <prefix>/* come with the workflow; the repositories' key comes from here.
-        self.images.grant_key_for_repositories(promote)
-        for name, value in WorkflowSettings.to_env(
-            ecr_control_plane=True, ecr_kms_key_arn=self.images.key.key_arn
-        ).items():
-            promote.add_environment(name, value)
 
 
 _RETENTION = {

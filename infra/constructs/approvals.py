@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from eksd_adopt.workflow.config import WorkflowSettings
 from infra.function_factory import FunctionFactory
+from infra.nag import acknowledge_scoped_wildcards
+from infra.workflow_environment import workflow_environment
+
+if TYPE_CHECKING:
+    from infra.constructs.workflow import AdoptionWorkflow
 
 
 def url_invoke_statements(function_arn: str) -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
@@ -59,7 +65,12 @@ def stage_rules_from_context(node: Any, stages: tuple[str, ...]) -> dict[str, di
 
 
 class ApprovalGates(Construct):
-    """What the workflow's gates and the approvers' CLI use; the workflow grants the callback permission."""
+    """What the workflow's gates and the approvers' CLI use: the table, the approvers' topic and the endpoint.
+
+    The endpoint decides and rolls back with the workflow's own use cases, so it reads the same settings
+    and has the same rights on the ledger, the bucket and the events; :meth:`resume_gates_of` lets it
+    resume the workflow's gates once the workflow exists.
+    """
 
     def __init__(
         self,
@@ -68,6 +79,11 @@ class ApprovalGates(Construct):
         *,
         functions: FunctionFactory,
         stage_rules: Mapping[str, Mapping[str, Any]],
+        prefix: str,
+        ledger_table: dynamodb.ITable,
+        bucket: s3.IBucket,
+        events_topic: sns.ITopic,
+        approver_session_roles: tuple[str, ...] = (),
         approver_accounts: Sequence[str] = (),
         approver_principals: Sequence[str] = (),
     ) -> None:
@@ -82,13 +98,30 @@ class ApprovalGates(Construct):
         self.table = self._build_table()
         self.topic = self._build_topic()
         self.stage_rules = {k: dict(v) for k, v in stage_rules.items()}
+        self.prefix = prefix.strip("/")
+        workflow_settings = workflow_environment(
+            self,
+            ledger_table=ledger_table,
+            bucket=bucket,
+            prefix=self.prefix,
+            events_topic=events_topic,
+            approver_session_roles=approver_session_roles,
+        )
         self.decision_function = functions.create(
+            self,
             "ApprovalsApi",
             handler_dir="approvals_api",
             description="Approvers' endpoint: list gates, approve/reject (caller from the SigV4 signature), roll back",
-            environment=self.environment(),
+            environment={**workflow_settings, **self.environment()},
         )
         self.table.grant_read_write_data(self.decision_function)
+        ledger_table.grant_read_write_data(self.decision_function)
+        events_topic.grant_publish(self.decision_function)
+        bucket.grant_read(self.decision_function, f"{self.prefix}/*")
+        parameters = cdk.Stack.of(self).format_arn(service="ssm", resource="parameter", resource_name="eksd-adopt/*")
+        self.decision_function.add_to_role_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[parameters])
+        )
         # AWS_IAM auth: only signed requests reach the handler, and the signer's ARN comes with them.
         self.url = self.decision_function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
         self.approvers_policy = iam.ManagedPolicy(
@@ -105,6 +138,11 @@ class ApprovalGates(Construct):
         ]:
             self.decision_function.grant_invoke_url(principal)
         cdk.CfnOutput(self, "ApprovalsUrl", value=self.url.url, description="EKSD_ADOPT_APPROVALS_URL for the CLI")
+        acknowledge_scoped_wildcards(self, self.prefix)
+
+    def resume_gates_of(self, workflow: AdoptionWorkflow) -> None:
+        """The endpoint resumes ``workflow``'s gates (SendTaskSuccess/Failure, the state machine's key)."""
+        workflow.grant_task_response(self.decision_function)
 
     def _build_table(self) -> dynamodb.Table:
         return dynamodb.Table(

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from eksd_adopt.archives.settings import MirrorArchiveSettings
 from infra.function_factory import FunctionFactory
+from infra.nag import acknowledge_scoped_wildcards, grant_plan_reads
 
 PART_SIZE_MIB = 16
 
@@ -41,6 +42,8 @@ class ArchiveMirror(Construct):
         self.access_logs = self._build_access_log_bucket(removal_policy)
         self.bucket = self._build_bucket(removal_policy)
         self.function = self._build_function(functions, endpoints)
+        grant_plan_reads(self.function, self.bucket, self.prefix)
+        acknowledge_scoped_wildcards(self, self.prefix)
 
     def _build_key(self, removal_policy: cdk.RemovalPolicy) -> kms.Key:
         return kms.Key(
@@ -106,6 +109,7 @@ class ArchiveMirror(Construct):
         if endpoints:
             environment |= MirrorArchiveSettings.to_env(endpoints=endpoints)
         function = functions.create(
+            self,
             "MirrorArchive",
             handler_dir="archives_mirror",
             description="Stream one EKS-D archive into the artifacts bucket, sha256 and sha512 verified",

@@ -6,10 +6,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from eksd_adopt.images.settings import MirrorImageSettings
 from infra.function_factory import FunctionFactory
+from infra.nag import acknowledge_scoped_wildcards, grant_plan_reads
 
 CONCURRENCY = 6  # blobs in flight in one invocation
 PUSH_ACTIONS = (
@@ -37,6 +39,7 @@ class ImageMirror(Construct):
         *,
         functions: FunctionFactory,
         prefix: str,
+        plans: s3.IBucket,
         endpoints: str = "",
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
@@ -52,6 +55,8 @@ class ImageMirror(Construct):
         stack = cdk.Stack.of(self)
         self.registry_url = f"https://{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}"
         self.function = self._build_function(functions, endpoints)
+        grant_plan_reads(self.function, plans, self.prefix)
+        acknowledge_scoped_wildcards(self, self.prefix)
 
     def repository_arn(self, pattern: str) -> str:
         """The ARN of repositories named ``pattern`` (e.g. ``eksd/staging/*``) in this stack's registry."""
@@ -73,6 +78,7 @@ class ImageMirror(Construct):
         if endpoints:
             environment |= MirrorImageSettings.to_env(endpoints=endpoints)
         function = functions.create(
+            self,
             "MirrorImage",
             handler_dir="images_mirror",
             description="Copy one EKS-D image (whole index, by digest, verified) into private ECR",
@@ -103,6 +109,16 @@ class ImageMirror(Construct):
         )
         if create:
             self.grant_key_for_repositories(grantee)
+
+    def grant_pull(self, grantee: iam.IGrantable, pattern: str) -> None:
+        """Read images in repositories matching ``pattern`` (what verifying and smoke-testing staging need)."""
+        actions = [*PULL_ACTIONS, "ecr:BatchCheckLayerAvailability", "ecr:DescribeImages"]
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[self.repository_arn(pattern)])
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
 
     def grant_key_for_repositories(self, grantee: iam.IGrantable) -> None:
         """What creating a repository encrypted with ``.key`` needs, through ECR only."""

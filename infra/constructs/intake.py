@@ -138,6 +138,7 @@ class Intake(Construct):
 
     def _build_intake(self, functions: FunctionFactory, environment: dict[str, str]) -> lambda_.Function:
         function = functions.create(
+            self,
             "IntakeFunction",
             handler_dir="intake_notification",
             description="Turn EKS-D release announcements into one adoption per release",
@@ -158,6 +159,7 @@ class Intake(Construct):
         self, functions: FunctionFactory, environment: dict[str, str], every: cdk.Duration
     ) -> lambda_.Function:
         function = functions.create(
+            self,
             "ReconcileFunction",
             handler_dir="intake_reconcile",
             description="Start every EKS-D release the channel files name that the ledger lacks",

@@ -108,6 +108,7 @@ class Operations(Construct):
 
     def _build_approval_watch(self, functions: FunctionFactory, table: dynamodb.ITable) -> lambda_.Function:
         function = functions.create(
+            self,
             "ApprovalWatch",
             handler_dir="approvals_watch",
             description="Publish how many approval gates are open and how long the oldest has waited",

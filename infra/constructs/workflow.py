@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -16,13 +13,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.definition import FUNCTION_SUBSTITUTIONS, STATE_MACHINE_NAME
 from infra.constants import WORKFLOWS_DIR
 from infra.constructs.approvals import ApprovalGates
+from infra.constructs.images import ImageMirror
 from infra.function_factory import FunctionFactory
+from infra.nag import acknowledge_scoped_wildcards
+from infra.workflow_environment import workflow_environment
 
 ASL_FILE = WORKFLOWS_DIR / "adopt_release.asl.json"
 # What an execution may spend before its first gate: validate, the whole mirror Map (every job a
@@ -94,7 +94,7 @@ class AdoptionWorkflow(Construct):
         bucket: s3.IBucket,
         events_topic: sns.ITopic,
         approvals: ApprovalGates,
-        mirror_image: lambda_.IFunction,
+        images: ImageMirror,
         mirror_archive: lambda_.IFunction,
         log_retention: logs.RetentionDays,
         approval_timeout: cdk.Duration = cdk.Duration.days(7),
@@ -104,22 +104,19 @@ class AdoptionWorkflow(Construct):
         approver_session_roles: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.prefix = prefix.strip("/")
-        self.registry_url = f"https://{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}"
-        self.environment = WorkflowSettings.to_env(
-            ledger_table=ledger_table.table_name,
-            bucket=bucket.bucket_name,
+        self.environment = workflow_environment(
+            self,
+            ledger_table=ledger_table,
+            bucket=bucket,
             prefix=self.prefix,
-            events_topic_arn=events_topic.topic_arn,
-            target_registry_url=self.registry_url,
-            target_registry_auth="ecr",
-            # Read with the stage rules by the gate and the decision endpoint: whose sessions count one by one.
+            events_topic=events_topic,
             approver_session_roles=approver_session_roles,
         )
         key_of = {directory: key for key, directory in FUNCTION_SUBSTITUTIONS.items()}
         self.steps = {
             key_of[directory]: functions.create(
+                self,
                 cid,
                 handler_dir=directory,
                 description=description,
@@ -132,15 +129,13 @@ class AdoptionWorkflow(Construct):
             )
             for directory, (cid, description) in STEPS.items()
         }
-        self.approvals_scope = approvals
-        self._grant_steps(ledger_table, bucket, events_topic, approvals)
-        self._grant_decisions(approvals, ledger_table, bucket, events_topic)
+        self._grant_steps(ledger_table, bucket, events_topic, approvals, images)
         self.key = self._build_key()
         self.log_group = self._build_log_group(log_retention)
         self.timeout = execution_timeout(len(stages), approval_timeout, team_test_timeout)
         invoked: dict[str, lambda_.IFunction] = {
             **self.steps,
-            key_of["images_mirror"]: mirror_image,
+            key_of["images_mirror"]: images.function,
             key_of["archives_mirror"]: mirror_archive,
         }
         if set(invoked) != set(FUNCTION_SUBSTITUTIONS):
@@ -166,11 +161,8 @@ class AdoptionWorkflow(Construct):
             self.state_machine.role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
             )
-        for fn in (mirror_image, mirror_archive):
-            self._grant_plan_reads(fn, bucket)
         self._grant_team_test(team_test_arn)
-        self._grant_task_response(approvals.decision_function)
-        self._acknowledge()
+        acknowledge_scoped_wildcards(self, self.prefix)
 
     @property
     def state_machine_arn_literal(self) -> str:
@@ -199,8 +191,8 @@ class AdoptionWorkflow(Construct):
             )
         )
 
-    def _grant_task_response(self, decision: lambda_.IFunction) -> None:
-        """Resuming a gate: the decision handler only, and only success or failure (it sends no heartbeat).
+    def grant_task_response(self, grantee: iam.IGrantable) -> None:
+        """Resuming a gate: success or failure only (no heartbeat), and the state machine's key for the output.
 
         The Service Authorization Reference lists no resource type for states:SendTaskSuccess,
         SendTaskFailure or SendTaskHeartbeat ("Actions, resources, and condition keys for AWS Step
@@ -211,10 +203,10 @@ class AdoptionWorkflow(Construct):
         the reference is what this stack relies on. The token is the capability: the decision handler
         is the only principal holding these actions (tests/infra/test_deploy_readiness.py).
         """
-        decision.add_to_role_policy(
+        grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"])
         )
-        self.grant_key_use(decision)
+        self.grant_key_use(grantee)
 
     def _log_state_machine(self) -> None:
         """Every state's events, without their input and output: those carry the gates' task tokens (and
@@ -271,24 +263,6 @@ class AdoptionWorkflow(Construct):
             )
         )
         self.state_machine.node.add_dependency(self.log_group)
-
-    def _grant_plan_reads(self, fn: lambda_.IFunction, bucket: s3.IBucket) -> None:
-        """Each Map iteration reads its job from the plan Validate stored beside the upstream manifest."""
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{self.prefix}/upstream/*")]
-            )
-        )
-        if bucket.encryption_key is not None:
-            fn.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt"],
-                    resources=[bucket.encryption_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{cdk.Aws.REGION}.amazonaws.com"}},
-                )
-            )
-        assert fn.node.scope is not None
-        cdk.Aspects.of(fn.node.scope).add(_ScopedWildcards(self.prefix))
 
     def _encrypt_state_machine(self) -> None:
         """The definition and every execution's history (which holds the gates' task tokens) under our key.
@@ -383,13 +357,13 @@ class AdoptionWorkflow(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
-    def _repositories(self, stage: str) -> str:
-        return cdk.Stack.of(self).format_arn(
-            service="ecr", resource="repository", resource_name=f"{self.prefix}/{stage}/*"
-        )
-
     def _grant_steps(
-        self, ledger: dynamodb.ITable, bucket: s3.IBucket, events: sns.ITopic, approvals: ApprovalGates
+        self,
+        ledger: dynamodb.ITable,
+        bucket: s3.IBucket,
+        events: sns.ITopic,
+        approvals: ApprovalGates,
+        images: ImageMirror,
     ) -> None:
         s = {k: self.steps[k] for k in self.steps}
         for fn in s.values():
@@ -408,27 +382,12 @@ class AdoptionWorkflow(Construct):
         bucket.grant_read(s["SmokeTestFunctionArn"], f"{self.prefix}/*")
         bucket.grant_read(s["RequestApprovalFunctionArn"], f"{self.prefix}/*")
         bucket.grant_read_write(s["PromoteFunctionArn"], f"{self.prefix}/*")
-        pull = [
-            "ecr:BatchGetImage",
-            "ecr:GetDownloadUrlForLayer",
-            "ecr:BatchCheckLayerAvailability",
-            "ecr:DescribeImages",
-        ]
-        push = [
-            "ecr:InitiateLayerUpload",
-            "ecr:UploadLayerPart",
-            "ecr:CompleteLayerUpload",
-            "ecr:PutImage",
-            "ecr:CreateRepository",
-            "ecr:PutLifecyclePolicy",
-            "ecr:DescribeRepositories",
-        ]
-        for key in ("VerifyFunctionArn", "SmokeTestFunctionArn", "PromoteFunctionArn"):
-            s[key].add_to_role_policy(iam.PolicyStatement(actions=pull, resources=[self._repositories("staging")]))
-            s[key].add_to_role_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        s["PromoteFunctionArn"].add_to_role_policy(
-            iam.PolicyStatement(actions=[*pull, *push], resources=[self._repositories("*")])
-        )
+        for key in ("VerifyFunctionArn", "SmokeTestFunctionArn"):
+            images.grant_pull(s[key], f"{self.prefix}/staging/*")
+        # Promotion reads staging and creates, pushes and mounts into every stage's repositories.
+        images.grant_registry(s["PromoteFunctionArn"], f"{self.prefix}/*/*", create=True)
+        for name, value in WorkflowSettings.to_env(ecr_control_plane=True, ecr_kms_key_arn=images.key.key_arn).items():
+            s["PromoteFunctionArn"].add_environment(name, value)
         parameters = cdk.Stack.of(self).format_arn(service="ssm", resource="parameter", resource_name="eksd-adopt/*")
         s["RequestApprovalFunctionArn"].add_to_role_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[parameters])
@@ -442,20 +401,6 @@ class AdoptionWorkflow(Construct):
         for name, value in WorkflowSettings.to_env(approvals_table=approvals.table.table_name).items():
             s["RecordOutcomeFunctionArn"].add_environment(name, value)
 
-    def _grant_decisions(
-        self, approvals: ApprovalGates, ledger: dynamodb.ITable, bucket: s3.IBucket, events: sns.ITopic
-    ) -> None:
-        fn = approvals.decision_function
-        for name, value in self.environment.items():
-            fn.add_environment(name, value)
-        ledger.grant_read_write_data(fn)
-        events.grant_publish(fn)
-        bucket.grant_read(fn, f"{self.prefix}/*")
-        parameters = cdk.Stack.of(self).format_arn(service="ssm", resource="parameter", resource_name="eksd-adopt/*")
-        fn.add_to_role_policy(
-            iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[parameters])
-        )
-
     def _grant_team_test(self, arn: str) -> None:
         if arn.startswith("arn:aws:lambda:"):
             self.state_machine.role.add_to_principal_policy(
@@ -467,82 +412,3 @@ class AdoptionWorkflow(Construct):
             )
         elif arn:
             raise ValueError(f"teamTestArn must be a Lambda function or state machine ARN, not {arn!r}")
-
-    def _acknowledge(self) -> None:
-        # The factory builds functions beside this construct, not under it: each gets the aspect itself.
-        aspect = _ScopedWildcards(self.prefix)
-        cdk.Aspects.of(self).add(aspect)
-        for fn in [*self.steps.values(), self.approvals_scope.decision_function]:
-            assert fn.node.scope is not None
-            cdk.Aspects.of(fn.node.scope).add(aspect)
-
-
-# Wildcards these policies may hold, each with why it is as narrow as IAM allows. Anything else is
-# left for cdk-nag to fail on.
-_ALLOWED_ACTIONS = {
-    "s3:GetObject*",
-    "s3:GetBucket*",
-    "s3:List*",
-    "s3:DeleteObject*",
-    "s3:Abort*",
-    "kms:ReEncrypt*",
-    "kms:GenerateDataKey*",
-}
-_REASON = (
-    "Wildcards scoped to this service: bucket keys under the service prefix, ECR repositories under "
-    "<prefix>/<stage>/, SSM parameters under /eksd-adopt/, the ledger's indexes, function versions, "
-    "log groups for DescribeLogGroups (a list call for log delivery); CDK's "
-    "grant action groups; and '*' only for APIs with no resource-level permissions (ecr:GetAuthorizationToken, "
-    "X-Ray, log delivery, states:SendTask*)."
-)
-
-
-def _nag_form(value: Any) -> str:
-    """A resolved CloudFormation value as cdk-nag spells it in a finding id."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        if "Ref" in value:
-            return f"<{value['Ref']}>"
-        if "Fn::GetAtt" in value:
-            return "<" + ".".join(value["Fn::GetAtt"]) + ">"
-        if "Fn::Join" in value:
-            sep, parts = value["Fn::Join"]
-            return str(sep).join(_nag_form(p) for p in parts)
-    return json.dumps(value)
-
-
-@jsii.implements(cdk.IAspect)
-class _ScopedWildcards:
-    """Acknowledges the wildcard findings of this construct's policies that fall in the allowed shapes."""
-
-    def __init__(self, prefix: str) -> None:
-        self.resource_patterns = [
-            re.compile(rf".*/{re.escape(prefix)}/(upstream/|staging/)?\*$"),
-            re.compile(rf".*:repository/{re.escape(prefix)}/(staging|\*)/\*$"),
-            re.compile(r".*:parameter/eksd-adopt/\*$"),
-            re.compile(r".*:log-group:\*$"),
-            re.compile(r".*/index/\*$"),
-            re.compile(r"^<[A-Za-z0-9]+\.Arn>:\*$"),
-            re.compile(r"^\*$"),
-        ]
-
-    def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, iam.CfnPolicy):
-            return
-        document = cdk.Stack.of(node).resolve(node.policy_document)
-        findings: set[str] = set()
-        for statement in document.get("Statement", []):
-            actions = statement.get("Action", [])
-            resources = statement.get("Resource", [])
-            for action in actions if isinstance(actions, list) else [actions]:
-                if "*" in action and action in _ALLOWED_ACTIONS:
-                    findings.add(f"Action::{action}")
-            for resource in resources if isinstance(resources, list) else [resources]:
-                text = _nag_form(resource)
-                if "*" in text and any(p.match(text) for p in self.resource_patterns):
-                    findings.add(f"Resource::{text}")
-        for finding in sorted(findings):
-            cdk.Validations.of(node).acknowledge(
-                cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason=_REASON)
-            )

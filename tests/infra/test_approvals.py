@@ -21,7 +21,7 @@ def test_only_the_decision_handler_may_resume_a_gate(template_json: dict[str, An
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
         if {"states:SendTaskSuccess", "states:SendTaskFailure"} & set(_actions(s))
     ]
-    assert len(holders) == 1 and holders[0].startswith("ApprovalsApi")
+    assert len(holders) == 1 and holders[0].startswith("ApprovalsApprovalsApi")
 
 
 def test_decision_endpoint_requires_iam_auth(template_json: dict[str, Any]) -> None:
@@ -46,14 +46,14 @@ def test_approvals_table_and_topic_use_the_customer_key(template_json: dict[str,
 
 def test_stage_rules_reach_the_decision_handler(template_json: dict[str, Any]) -> None:
     functions = resources_of(template_json, "AWS::Lambda::Function")
-    api = next(f for n, f in functions.items() if n.startswith("ApprovalsApiFunction"))
+    api = next(f for n, f in functions.items() if n.startswith("ApprovalsApprovalsApiFunction"))
     rules = json.loads(api["Properties"]["Environment"]["Variables"]["STAGE_RULES"])
     assert rules == {"prod": {"approvers": [], "required_approvals": 1}}  # no approvers configured: nobody decides
 
 
 def test_approver_session_roles_reach_the_gate_and_the_decision_handler(template_json: dict[str, Any]) -> None:
     functions = resources_of(template_json, "AWS::Lambda::Function")
-    for prefix in ("ApprovalsApiFunction", "RequestApprovalFunction"):
+    for prefix in ("ApprovalsApprovalsApiFunction", "WorkflowRequestApprovalFunction"):
         env = next(f for n, f in functions.items() if n.startswith(prefix))["Properties"]["Environment"]["Variables"]
         assert env["APPROVER_SESSION_ROLES"] == ""  # none configured: every role counts once
 

@@ -41,12 +41,12 @@ def test_both_buckets_refuse_plain_http(template_json: dict[str, Any]) -> None:
 
 
 def test_mirror_archive_function_writes_only_under_the_staging_prefix(template_json: dict[str, Any]) -> None:
-    _, function = _one(template_json, "AWS::Lambda::Function", "MirrorArchiveFunction")
+    _, function = _one(template_json, "AWS::Lambda::Function", "MirrorStorageMirrorArchiveFunction")
     env = function["Properties"]["Environment"]["Variables"]
     assert env["ARCHIVE_KEY_PREFIX"] == "eksd/staging" and env["ARCHIVE_PART_SIZE_MIB"] == "16"
     assert env["ARCHIVE_BUCKET"]["Ref"].startswith("MirrorStorageArtifacts")
     assert function["Properties"]["Timeout"] == 900
-    _, policy = _one(template_json, "AWS::IAM::Policy", "MirrorArchiveRole")
+    _, policy = _one(template_json, "AWS::IAM::Policy", "MirrorStorageMirrorArchiveRole")
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
     for statement in s3_statements:

@@ -48,7 +48,7 @@ def _function_role(template: dict[str, Any], prefix: str) -> str:
 def test_approvers_policy_allows_both_actions_a_function_url_needs(template_json: dict[str, Any]) -> None:
     _, policy = _one(template_json, "AWS::IAM::ManagedPolicy", "ApprovalsApproversPolicy")
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    api = {"Fn::GetAtt": [_one(template_json, "AWS::Lambda::Function", "ApprovalsApiFunction")[0], "Arn"]}
+    api = {"Fn::GetAtt": [_one(template_json, "AWS::Lambda::Function", "ApprovalsApprovalsApiFunction")[0], "Arn"]}
     by_action = {s["Action"]: s for s in statements}
     assert set(by_action) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
     assert all(s["Effect"] == "Allow" and s["Resource"] == api for s in statements)
@@ -78,7 +78,7 @@ def cross_account_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str
 def test_approvers_in_other_accounts_are_admitted_by_the_functions_resource_policy(
     cross_account_template: dict[str, Any],
 ) -> None:
-    api = _one(cross_account_template, "AWS::Lambda::Function", "ApprovalsApiFunction")[0]
+    api = _one(cross_account_template, "AWS::Lambda::Function", "ApprovalsApprovalsApiFunction")[0]
     permissions = [
         p["Properties"]
         for p in resources_of(cross_account_template, "AWS::Lambda::Permission").values()
@@ -151,7 +151,7 @@ def test_state_machine_is_encrypted_with_the_workflow_key_which_its_log_delivery
 def test_callers_of_the_encrypted_state_machine_may_use_its_key_for_it_only(template_json: dict[str, Any]) -> None:
     _, machine = _one(template_json, "AWS::StepFunctions::StateMachine", "WorkflowStateMachine")
     key = machine["Properties"]["EncryptionConfiguration"]["KmsKeyId"]
-    for function in ("IntakeFunction", "ReconcileFunction", "ApprovalsApiFunction"):
+    for function in ("IntakeIntakeFunction", "IntakeReconcileFunction", "ApprovalsApprovalsApiFunction"):
         statements = _statements_of_role(template_json, _function_role(template_json, function))
         grants = [s for s in statements if s["Resource"] == key]
         assert grants, function
@@ -169,7 +169,7 @@ def test_only_the_decision_handler_sends_task_results_and_never_a_heartbeat(temp
         if action.startswith("states:SendTask")
     }
     assert {action for _, action in holders} == {"states:SendTaskSuccess", "states:SendTaskFailure"}
-    assert {name.startswith("ApprovalsApi") for name, _ in holders} == {True}
+    assert {name.startswith("ApprovalsApprovalsApi") for name, _ in holders} == {True}
 
 
 # ----- item 8: a second deploy after a delete --------------------------------------------------------

@@ -28,7 +28,7 @@ def test_mirror_image_function_targets_private_ecr_with_the_key_and_the_staging_
     template_json: dict[str, Any],
 ) -> None:
     key_id, _ = _one(template_json, "AWS::KMS::Key", "ImageMirrorRepositoryKey")
-    _, function = _one(template_json, "AWS::Lambda::Function", "MirrorImageFunction")
+    _, function = _one(template_json, "AWS::Lambda::Function", "ImageMirrorMirrorImageFunction")
     env = function["Properties"]["Environment"]["Variables"]
     assert env["TARGET_REGISTRY_AUTH"] == "ecr" and env["ECR_CONTROL_PLANE"] == "true"
     assert env["ECR_KMS_KEY_ARN"] == {"Fn::GetAtt": [key_id, "Arn"]}
@@ -40,7 +40,7 @@ def test_mirror_image_function_targets_private_ecr_with_the_key_and_the_staging_
 
 
 def test_mirror_image_ecr_rights_are_scoped_to_staging_repositories(template_json: dict[str, Any]) -> None:
-    _, policy = _one(template_json, "AWS::IAM::Policy", "MirrorImageRole")
+    _, policy = _one(template_json, "AWS::IAM::Policy", "ImageMirrorMirrorImageRole")
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     ecr = [s for s in statements if any(a.startswith("ecr:") for a in _actions(s))]
     for statement in ecr:
