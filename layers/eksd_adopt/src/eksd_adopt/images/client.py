@@ -592,25 +592,7 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str:
         """Push the exact bytes under a tag or digest; returns the digest the registry stored."""
-        what = f"{self.host}/{repository}:{reference}: PUT manifest"
-        path = _manifest_path(repository, reference, what)
-
-        def call() -> str:
-            response = self.request(
-                "PUT",
-                path,
-                scope=_push(repository),
-                what=what,
-                headers={"Content-Type": manifest.media_type},
-                content=manifest.body,
-            )
-            _raise_unexpected(response, what, 201, 200)
-            stored = response.headers.get("docker-content-digest") or manifest.digest
-            if stored != manifest.digest:
-                raise RegistryError(f"{what}: the registry stored {_shown(stored)}, not {manifest.digest}")
-            return stored
-
-        return self.retried(what, call)
+        return self.push_manifest(repository, reference, manifest).digest
 
     # --- blobs ----------------------------------------------------------------------------------
 
