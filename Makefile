@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Debian packages the tests and the demo start: a real OCI registry and skopeo to check it.
-APT_PACKAGES := docker-registry skopeo
+# Debian packages the tests and the demo use: a real OCI registry, skopeo to check it, and openssl and jq
+# for the consumer's record-verification recipe (docs/attestation.md), which the tests run as written.
+APT_PACKAGES := docker-registry skopeo openssl jq
 LAYER_DIR := build/layer
 
 .PHONY: demo test lint typecheck pytest bench synth layer install system clean schemas
