@@ -13,6 +13,8 @@ from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.archives import ArchiveMirror
 from infra.constructs.events import ReleaseEvents
+from infra.constructs.findings import FindingsScan
+from infra.constructs.findings import invoked as findings_steps
 from infra.constructs.images import ImageMirror
 from infra.constructs.images_blob_mounting import RegistryBlobMounting
 from infra.constructs.intake import Intake
@@ -23,6 +25,7 @@ from infra.constructs.shared_layer import DomainLayer
 from infra.constructs.workflow import AdoptionWorkflow
 from infra.function_factory import FunctionFactory
 from infra.settings import DeploymentSettings
+from infra.workflow_environment import workflow_environment
 
 
 class EksdAdoptStack(cdk.Stack):
@@ -69,6 +72,21 @@ class EksdAdoptStack(cdk.Stack):
             approver_accounts=settings.approver_accounts,
             approver_principals=settings.approver_principals,
         )
+        self.findings = FindingsScan(
+            self,
+            "Findings",
+            functions=self.functions,
+            prefix=settings.prefix,
+            bucket=self.archives.bucket,
+            environment=workflow_environment(
+                self,
+                ledger_table=self.ledger.table,
+                bucket=self.archives.bucket,
+                prefix=settings.prefix,
+                events_topic=self.events.topic,
+                approver_session_roles=(),
+            ),
+        )
         self.workflow = AdoptionWorkflow(
             self,
             "Workflow",
@@ -83,6 +101,7 @@ class EksdAdoptStack(cdk.Stack):
             mirror_archive=self.archives.function,
             log_retention=_retention(settings.log_retention_days),
             approver_session_roles=settings.approver_session_roles,
+            steps=findings_steps(self.findings),
         )
         self.approvals.resume_gates_of(self.workflow)
         self.intake = Intake(
@@ -112,6 +131,7 @@ class EksdAdoptStack(cdk.Stack):
                 **{key.removesuffix("FunctionArn"): fn for key, fn in self.workflow.steps.items()},
                 "MirrorImage": self.images.function,
                 "MirrorArchive": self.archives.function,
+                "ScanFindings": self.findings.function,
                 "Intake": self.intake.intake_function,
                 "Reconcile": self.intake.reconcile_function,
                 "ApprovalsApi": self.approvals.decision_function,

@@ -546,6 +546,19 @@ def check_approver_calls(
     return len(requests), misses
 
 
+def scanner_calls(runtime: local_aws.LocalAws) -> list[AwsCall]:
+    """The ECR calls the scan step's in-memory scanner stands for: one ``DescribeImageScanFindings`` per read.
+
+    moto's ECR has no scanner, so the local runtime hands the step a ``FakeScanner``; its reads are the
+    calls the ECR adapter (``eksd_adopt.findings.ecr``) makes in AWS, and the role must allow them.
+    """
+    function = local_aws.function_arn(local_aws.FINDINGS_FUNCTION).rsplit(":", 1)[-1]
+    return [
+        AwsCall(function, "ecr", "DescribeImageScanFindings", {"repositoryName": repository})
+        for repository in sorted({repository for repository, _ in runtime.scanner.reads})
+    ]
+
+
 @cache
 def synthesized_template() -> dict[str, Any]:
     """The stack's template, synthesized once per process (as tests/infra/conftest.py does, cdk-nag on)."""
@@ -564,7 +577,7 @@ def assert_calls_allowed(recorder: CallRecorder, runtime: local_aws.LocalAws, *,
     seen = {call.function for call in recorder.calls}
     missing = sorted(f"eksd-adopt-{c}" for c in callers if f"eksd-adopt-{c}" not in seen)
     assert not missing, f"no AWS call recorded for {missing}: the recorder did not see the whole path"
-    misses = check_calls(recorder.calls, template)
+    misses = check_calls([*recorder.calls, *scanner_calls(runtime)], template)
     _, approver_misses = check_approver_calls(runtime.invocations, template)
     refused = [*misses, *approver_misses]
     assert not refused, "calls the stack's IAM policies would refuse:\n" + "\n".join(map(str, refused))

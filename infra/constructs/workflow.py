@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -102,6 +103,7 @@ class AdoptionWorkflow(Construct):
         team_test_timeout: cdk.Duration = cdk.Duration.hours(6),
         mirror_concurrency: int = 8,
         approver_session_roles: tuple[str, ...] = (),
+        steps: Mapping[str, lambda_.IFunction] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.prefix = prefix.strip("/")
@@ -133,7 +135,9 @@ class AdoptionWorkflow(Construct):
         self.key = self._build_key()
         self.log_group = self._build_log_group(log_retention)
         self.timeout = execution_timeout(len(stages), approval_timeout, team_test_timeout)
+        # Steps other constructs create (each concern its own construct), by ASL substitution.
         invoked: dict[str, lambda_.IFunction] = {
+            **(steps or {}),
             **self.steps,
             key_of["images_mirror"]: images.function,
             key_of["archives_mirror"]: mirror_archive,

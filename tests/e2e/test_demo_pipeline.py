@@ -153,6 +153,7 @@ E2E_CALLERS = (
     "workflow-verify",
     "workflow-smoke-test",
     "workflow-record-tested",
+    "findings-scan",
     "approvals-request",
     "approvals-api",
     "workflow-promote",

@@ -69,6 +69,7 @@ def test_every_function_reads_its_settings_from_a_model(template_json: dict[str,
             "workflow_record_tested",
             "workflow_promote",
             "workflow_record_outcome",
+            "findings_scan",
         )
     ),
 )

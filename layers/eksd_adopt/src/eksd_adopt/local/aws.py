@@ -49,14 +49,17 @@ from eksd_adopt.local.checkout import workflow_definition
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.s3conditional import atomic_conditional_puts
+from eksd_adopt.local.scanner import FakeScanner
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.definition import FUNCTION_SUBSTITUTIONS, STATE_MACHINE_NAME
+from eksd_adopt.workflow.findings import FindingsScanSettings
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 LOCAL_KEY = "local"  # moto accepts any credentials; these never leave the machine
 
 APPROVALS_FUNCTION = "approvals_api"
+FINDINGS_FUNCTION = "findings_scan"
 
 LambdaCallable = Callable[[dict[str, Any], Any], Any]
 _log = logging.getLogger(__name__)
@@ -151,6 +154,9 @@ class LocalAws:
         self._modules: dict[str, ModuleType] = {}
         self._extra_functions: dict[str, LambdaCallable] = {}
         self.identities: dict[str, LocalIdentity] = {}
+        # moto's ECR has no scanner and the images live in a docker-registry: the scan step reads this
+        # instead of ECR's DescribeImageScanFindings (seed it; anything not seeded answers SCAN_NOT_FOUND).
+        self.scanner = FakeScanner()
         self.invocations: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
 
@@ -264,6 +270,8 @@ class LocalAws:
             target_registry_auth="none",
             ecr_control_plane=False,
         ) | MirrorImageSettings.to_env(endpoints=s.endpoints, concurrency=s.mirror_concurrency)
+        # The in-memory scanner answers at once; a seeded IN_PROGRESS settles within a few rounds.
+        env |= FindingsScanSettings.to_env(wait_seconds=2, interval_seconds=0.1)
         return {**env, **s.extra_env}
 
     def substitutions(self) -> dict[str, str]:
@@ -329,6 +337,9 @@ class LocalAws:
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
         if name in self._extra_functions:
             return self._extra_functions[name]
+        if name == function_arn(FINDINGS_FUNCTION).rsplit(":", 1)[-1]:
+            scan = self._module(FINDINGS_FUNCTION).handler
+            return lambda event, context: scan(event, context, scanner=self.scanner)
         handler: LambdaCallable = self._module(name.removeprefix("eksd-adopt-").replace("-", "_")).handler
         return handler
 

@@ -13,6 +13,7 @@ FUNCTION_SUBSTITUTIONS: dict[str, str] = {
     "VerifyFunctionArn": "workflow_verify",
     "SmokeTestFunctionArn": "workflow_smoke_test",
     "RecordTestedFunctionArn": "workflow_record_tested",
+    "ScanFindingsFunctionArn": "findings_scan",
     "RequestApprovalFunctionArn": "approvals_request",
     "PromoteFunctionArn": "workflow_promote",
     "RecordOutcomeFunctionArn": "workflow_record_outcome",
