@@ -34,6 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         notifier=wiring.notifier(settings),
         ledger=wiring.ledger(settings),
         publisher=wiring.publisher(settings),
+        prefix=settings.prefix,
     )
     logger.info("approval requested", extra={"expires_at": str(request.expires_at)})
     return {"release_id": request.release_id, "stage": request.stage, "status": request.status.value}

@@ -19,3 +19,7 @@ class ApprovalStateError(ApprovalError):
 
 class ApprovalsReadError(EksdAdoptError):
     """The approvals table could not be read."""
+
+
+class ApprovalNotFoundError(ApprovalError):
+    """No approval was ever requested for that release and stage."""

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
-from eksd_adopt.approvals.errors import ApprovalStateError, NotAnApproverError
+from eksd_adopt.approvals.errors import ApprovalNotFoundError, ApprovalStateError, NotAnApproverError
 from eksd_adopt.approvals.models import ApprovalRequest, ApprovalStatus, ApprovalVote, StageRule
 from eksd_adopt.approvals.ports import ApprovalStore, ApproverNotifier, TaskCallbacks
 from eksd_adopt.approvals.principals import principal_matches
 from eksd_adopt.events import EventPublisher, EventType
+from eksd_adopt.findings import (
+    FindingsRef,
+    FindingsSummary,
+    ReleaseFindings,
+    RequiredAcknowledgments,
+    check_acknowledgments,
+    findings_key,
+    load_findings,
+    required_acknowledgments,
+    summarize,
+)
+from eksd_adopt.findings.stage import against_stage
 from eksd_adopt.ledger import Decision, Ledger, ReleaseStatus
 from eksd_adopt.ledger.model import utcnow
+from eksd_adopt.workflow.errors import ArtifactMissingError
 from eksd_adopt.workflow.manifests import component_versions, load_manifest
 from eksd_adopt.workflow.models import ComponentChange, ReleaseDiff, ReleaseRef
 from eksd_adopt.workflow.ports import DocumentStore, ReleasePointers
@@ -61,9 +74,56 @@ class GateRequest(BaseModel):
     staged_manifest_location: str
     verification: dict[str, Any]
     tests: dict[str, Any]
+    findings: FindingsRef | None = None  # the scan step's document; None: the workflow did not scan
 
 
-def render_summary(release: ReleaseRef, stage: str, diff: ReleaseDiff, gate: GateRequest, rule: StageRule) -> str:
+def stage_findings(
+    release: ReleaseRef,
+    stage: str,
+    ref: FindingsRef,
+    rule: StageRule,
+    *,
+    pointers: ReleasePointers,
+    store: DocumentStore,
+    prefix: str,
+) -> tuple[FindingsSummary, RequiredAcknowledgments]:
+    """The release's findings against the release ``stage`` runs now, and what the stage's rule requires accepted.
+
+    Computed once, when the gate opens, from the whole document (checked against its sha256); the
+    previous release's document is read from where its own scan step stored it.
+    """
+    findings = load_findings(ref.location, store, release_id=release.release_id, sha256=ref.sha256)
+    pointer = pointers.get(stage, release.channel)
+    baseline: ReleaseFindings | None = None
+    if pointer is not None:
+        number = int(pointer.release_id.rsplit("-", 1)[1])
+        try:
+            location = store.location(findings_key(prefix, release.channel, number))
+            baseline = load_findings(location, store, release_id=pointer.release_id)
+        except ArtifactMissingError:
+            baseline = None  # promoted before findings were recorded: its findings are unknown, not none
+    staged = against_stage(findings, pointer.release_id if pointer else None, baseline)
+    return summarize(staged, ref), required_acknowledgments(staged, rule.findings)
+
+
+def _findings_lines(summary: FindingsSummary | None, gate: RequiredAcknowledgments | None) -> list[str]:
+    if summary is None:
+        return ["Findings: not scanned"]
+    new = ", ".join(f"{n} {s.value}" for s, n in summary.new_counts.items() if n) or "none"
+    lines = [f"Findings: {summary.scans} platform images scanned, {summary.incomplete_scans} incomplete; new: {new}"]
+    if gate is not None and gate.ids():
+        lines.append(f"  Blocking until accepted (--accept-findings): {', '.join(sorted(gate.ids()))}")
+    return lines
+
+
+def render_summary(
+    release: ReleaseRef,
+    stage: str,
+    diff: ReleaseDiff,
+    gate: GateRequest,
+    rule: StageRule,
+    findings: tuple[FindingsSummary, RequiredAcknowledgments] | None = None,
+) -> str:
     lines = [
         f"Release {release.release_id} (Kubernetes {release.kubernetes_version or 'unknown'}) awaits approval for {stage}.",
         f"Approvals needed: {rule.required_approvals} of: {', '.join(rule.approvers)}",
@@ -82,6 +142,7 @@ def render_summary(release: ReleaseRef, stage: str, diff: ReleaseDiff, gate: Gat
     lines.append(f"Smoke tests: {'passed' if smoke.get('ok') else 'FAILED'} ({smoke.get('checks', 0)} checks)")
     team = gate.tests.get("team")
     lines.append(f"Team tests: {'passed' if team else 'not configured'}")
+    lines.extend(_findings_lines(*(findings or (None, None))))
     lines.append(f"Staged manifest: {gate.staged_manifest_location}")
     lines.append(f"Decide with: eksd-adopt approve {release.release_id} --stage {stage}  (or reject ... --reason TEXT)")
     return "\n".join(lines)
@@ -97,16 +158,25 @@ def request_approval(
     notifier: ApproverNotifier,
     ledger: Ledger,
     publisher: EventPublisher,
+    prefix: str = "eksd",
     now: datetime | None = None,
 ) -> ApprovalRequest:
     """Store the gate (token never leaves the table), tell the approvers what changes, and wait."""
     release, now = gate.release, now or utcnow()
     diff = diff_against_stage(release, gate.stage, gate.staged_manifest_location, pointers=pointers, store=store)
+    findings = (
+        stage_findings(release, gate.stage, gate.findings, rule, pointers=pointers, store=store, prefix=prefix)
+        if gate.findings is not None
+        else None
+    )
     summary: dict[str, Any] = {
         "diff": diff.model_dump(mode="json"),
         "verification": gate.verification,
         "tests": gate.tests,
         "staged_manifest_location": gate.staged_manifest_location,
+        # Absent, not empty, when the workflow did not scan: never read as "no findings".
+        "findings": findings[0].model_dump(mode="json") if findings else None,
+        "findings_gate": findings[1].model_dump(mode="json") if findings else None,
     }
     request = ApprovalRequest(
         release_id=release.release_id,
@@ -124,7 +194,7 @@ def request_approval(
     ledger.update(release.release_id, status=ReleaseStatus.AWAITING_APPROVAL)
     notifier.notify(
         f"EKS-D {release.release_id} awaits approval for {gate.stage}"[:99],
-        render_summary(release, gate.stage, diff, gate, rule),
+        render_summary(release, gate.stage, diff, gate, rule, findings),
         {"stage": gate.stage, "channel": release.channel, "release_id": release.release_id},
     )
     emit(
@@ -136,6 +206,7 @@ def request_approval(
         diff=summary["diff"],
         expires_at=request.expires_at,
         required_approvals=rule.required_approvals,
+        findings=summary["findings"],
     )
     return request
 
@@ -163,11 +234,18 @@ def decide(
     callbacks: TaskCallbacks,
     ledger: Ledger,
     publisher: EventPublisher | None = None,
+    accepted_findings: Sequence[str] = (),
     now: datetime | None = None,
 ) -> DecisionOutcome:
-    """Record one approver's decision; resume the workflow once enough distinct approvers said yes (or one said no)."""
+    """Record one approver's decision; resume the workflow once enough distinct approvers said yes (or one said no).
+
+    An approval must accept every finding the gate's threshold blocks on (``accepted_findings``) and
+    nothing else: :class:`~eksd_adopt.findings.FindingsNotAcknowledgedError` names what is missing or unknown.
+    """
     if decision not in ("approve", "reject"):
         raise ValueError(f"decision must be approve or reject, not {decision!r}")
+    if decision == "reject" and accepted_findings:
+        raise ValueError("accepted findings go with an approval, not a rejection")
     rule = rules.get(stage)
     if rule is None:
         raise ApprovalStateError(f"stage {stage!r} has no approval gate (configured: {', '.join(sorted(rules))})")
@@ -175,18 +253,27 @@ def decide(
         raise NotAnApproverError(f"{caller_arn} is not an approver of stage {stage}")
     if decision == "reject" and not (comment or "").strip():
         raise ValueError("a rejection needs a reason (--reason)")
+    accepted = _accepted(approvals, release_id, stage, accepted_findings) if decision == "approve" else ()
     vote = ApprovalVote(
         approver=caller_arn,
         counted_as=rule.counted_as(caller_arn),
         decision=decision,
         comment=comment,
         decided_at=now or utcnow(),
+        accepted_findings=list(accepted),
     )
     # The store admits one vote per counted_as (atomically): two sessions of one role cannot both count.
     request = approvals.add_vote(release_id, stage, vote)
     ledger.add_decision(
         release_id,
-        Decision(stage=stage, approver=caller_arn, decision=decision, comment=comment, decided_at=vote.decided_at),
+        Decision(
+            stage=stage,
+            approver=caller_arn,
+            decision=decision,
+            comment=comment,
+            decided_at=vote.decided_at,
+            accepted_findings=vote.accepted_findings,
+        ),
     )
     count = len(request.approvers())
     status = ApprovalStatus.PENDING
@@ -224,6 +311,24 @@ def decide(
     )
 
 
+def _accepted(approvals: ApprovalStore, release_id: str, stage: str, accepted: Sequence[str]) -> tuple[str, ...]:
+    """The accepted ids the gate required; FindingsNotAcknowledgedError when some blocking one is not accepted."""
+    request = approvals.get(release_id, stage)
+    if request is None:
+        return ()  # no gate: recording the vote refuses it (ApprovalStateError)
+    gate = request.summary.get("findings_gate")
+    required = RequiredAcknowledgments.model_validate(gate) if gate else RequiredAcknowledgments()
+    return check_acknowledgments(required, accepted).require().accepted
+
+
+def gate_request(approvals: ApprovalStore, release_id: str, stage: str) -> dict[str, Any]:
+    """One gate as approvers see it (``approvals show``), without its token; ApprovalStateError when there is none."""
+    request = approvals.get(release_id, stage)
+    if request is None:
+        raise ApprovalNotFoundError(f"no approval was requested for {release_id} in {stage}")
+    return {**request.model_dump(mode="json", exclude={"task_token"}), "approvals": len(request.approvers())}
+
+
 def pending_approvals(approvals: ApprovalStore) -> list[dict[str, Any]]:
     """What ``approvals list`` shows: pending gates without their tokens, with their distinct approvals so far."""
     return [
@@ -237,6 +342,7 @@ __all__ = [
     "GateRequest",
     "decide",
     "diff_manifests",
+    "gate_request",
     "pending_approvals",
     "request_approval",
 ]

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eksd_adopt.approvals.principals import FEDERATED_ARN, counted_as, is_role_arn, role_of_role_arn, role_of_session
+from eksd_adopt.findings.gate import FindingsRule
 
 
 class StageRule(BaseModel):
@@ -24,6 +25,7 @@ class StageRule(BaseModel):
     approvers: tuple[str, ...]  # IAM principal ARNs: users, roles (any session of the role), sessions of the below
     required_approvals: int = Field(default=1, ge=1)
     distinct_session_roles: tuple[str, ...] = ()  # role ARNs whose sessions are distinct people
+    findings: FindingsRule = Field(default_factory=FindingsRule)  # block_on: new findings approvers must accept
 
     @field_validator("distinct_session_roles")
     @classmethod
@@ -69,6 +71,8 @@ class ApprovalVote(BaseModel):
     decision: str  # approve | reject
     comment: str | None = None
     decided_at: datetime
+    # The findings this approver accepted (advisory ids, or incomplete-scan): only ones the gate required.
+    accepted_findings: list[str] = Field(default_factory=list)
 
 
 class ApprovalRequest(BaseModel):

@@ -15,6 +15,8 @@ from uuid import uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from eksd_adopt.findings.summary import FindingsSummary
+
 # Bump only for a breaking change (a field removed, renamed or retyped); new optional fields keep it.
 SCHEMA_VERSION: Literal["1"] = "1"
 
@@ -104,6 +106,12 @@ class AwaitingApprovalDetail(EventDetail):
     diff: dict[str, Any] | None = Field(default=None, description="What changes in the stage if approved.")
     expires_at: datetime | None = Field(default=None, description="When the gate expires unless decided.")
     required_approvals: int | None = Field(default=None, ge=1, description="Distinct approvers needed.")
+    findings: FindingsSummary | None = Field(
+        default=None,
+        description="Vulnerability findings of the release's images: counts by severity per image, new and fixed "
+        "against the release the stage runs, scans that did not complete. Null when the release was not scanned "
+        "(never an empty summary).",
+    )
 
 
 class ApprovedDetail(EventDetail):

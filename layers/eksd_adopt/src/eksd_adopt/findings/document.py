@@ -35,7 +35,8 @@ class ReleaseFindings(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     release_id: str = Field(min_length=1, max_length=100, pattern=r"^[0-9]+-[0-9]+-[0-9]+$")
-    baseline: Literal["none", "stored", "rescanned"] = "none"  # where the delta's baseline came from
+    # Where the delta's baseline came from; "unrecorded": the stage runs a release with no findings document.
+    baseline: Literal["none", "stored", "rescanned", "unrecorded"] = "none"
     scans: tuple[ImageScan, ...]
     delta: FindingsDelta
 

@@ -52,6 +52,7 @@ class Decision(BaseModel):
     decision: str  # approve | reject
     comment: str | None = None
     decided_at: datetime = Field(default_factory=utcnow)
+    accepted_findings: list[str] = Field(default_factory=list)  # findings the approver accepted at the gate
 
 
 class ReleaseRecord(BaseModel):

@@ -432,7 +432,11 @@ class LocalAws:
             "rawPath": path.split("?", 1)[0],
             "rawQueryString": path.split("?", 1)[1] if "?" in path else "",
             "headers": {k.lower(): v for k, v in headers.items()},
+            # A function URL's payload (API Gateway's format 2.0) names "$default" for the API Gateway
+            # features it lacks: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads
+            "routeKey": "$default",
             "requestContext": {
+                "stage": "$default",
                 "http": {"method": method, "path": path.split("?", 1)[0]},
                 "authorizer": {"iam": {"accessKey": identity.access_key, "userArn": identity.principal_arn}},
             },
