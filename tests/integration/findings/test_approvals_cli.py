@@ -46,7 +46,13 @@ def served() -> Iterator[tuple[Endpoint, str]]:
 
         def do_GET(self) -> None:
             state.requests.append(("GET", self.path, dict(self.headers), b""))
-            self._answer(200, {"approvals": state.gates}) if self.path == "/approvals" else self._answer(404, {})
+            if self.path == "/approvals":
+                return self._answer(200, {"approvals": state.gates})
+            for gate in state.gates:  # GET /approvals/<release>/<stage>, as the approvals function routes it
+                if self.path == f"/approvals/{gate['release_id']}/{gate['stage']}":
+                    return self._answer(200, gate)
+            _, _, release, stage = [*self.path.split("/"), "", "", ""][:4]
+            self._answer(404, {"error": f"no approval was requested for {release} in {stage}"})
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -105,7 +111,7 @@ def demo_gate() -> dict[str, Any]:
     return gate_payload(findings, FindingsRule(block_on=Severity.HIGH))
 
 
-def test_show_renders_the_gate_from_the_signed_list(endpoint: Endpoint) -> None:
+def test_show_renders_the_gate_it_reads_signed(endpoint: Endpoint) -> None:
     endpoint.gates = [gate_payload(release_id="1-20-4"), demo_gate()]
     result = run(["approvals", "show", "1-20-3", "--stage", "prod"])
     assert result.exit_code == 0, result.output
@@ -113,7 +119,7 @@ def test_show_renders_the_gate_from_the_signed_list(endpoint: Endpoint) -> None:
     assert "--accept-findings incomplete-scan" in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
     ((method, path, headers, _),) = endpoint.requests
-    assert (method, path) == ("GET", "/approvals")
+    assert (method, path) == ("GET", "/approvals/1-20-3/prod")
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/us-east-1/lambda/aws4_request" in headers["Authorization"]
 
@@ -127,11 +133,18 @@ def test_show_json_is_the_view_for_tools(endpoint: Endpoint) -> None:
     assert data["findings_gate"]["block_on"] == "HIGH" and "task_token" not in result.output
 
 
-def test_show_of_a_gate_that_is_not_pending_fails_naming_what_is(endpoint: Endpoint) -> None:
+def test_show_of_a_gate_never_requested_fails_with_the_endpoints_answer(endpoint: Endpoint) -> None:
     endpoint.gates = [demo_gate()]
     result = run(["approvals", "show", "1-20-9", "--stage", "prod"])
     assert result.exit_code == 1
-    assert "no pending approval of 1-20-9 for prod; awaiting approval: 1-20-3 (prod)" in result.output
+    assert "404: no approval was requested for 1-20-9 in prod" in result.output
+
+
+@pytest.mark.parametrize("args", [["../x", "--stage", "prod"], ["1-20-3", "--stage", "prod/../a"], ["1-20-\u0663"]])
+def test_show_refuses_a_release_or_stage_that_is_not_one_path_segment(endpoint: Endpoint, args: list[str]) -> None:
+    result = run(["approvals", "show", *args])
+    assert result.exit_code == 2 and "is not a release id or stage name" in result.output
+    assert not endpoint.requests
 
 
 def test_approve_sends_the_accepted_findings_in_the_decision(endpoint: Endpoint) -> None:

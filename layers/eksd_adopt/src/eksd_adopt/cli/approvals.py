@@ -25,6 +25,8 @@ EndpointUrlOption = typer.Option(
 RegionOption = typer.Option(None, "--region", help="Region to sign for; default: from the URL or $AWS_REGION.")
 # A function URL's host, matched whole: a region found anywhere else in the URL is not the URL's.
 _URL_REGION = re.compile(r"[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws", re.ASCII)
+# A release id or stage name as one path segment of GET /approvals/<release>/<stage>, matched whole.
+PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", re.ASCII)
 
 
 def _endpoint(url: str | None) -> str:
@@ -109,11 +111,14 @@ def show_approval(
     as_json: bool = typer.Option(False, "--json", help="Print the request as JSON (for tools)."),
 ) -> None:
     """One gate in full: components that change, test results, vulnerability findings and what they need."""
-    from eksd_adopt.cli.approvals_show import approval_view, find_gate, render_approval
+    from eksd_adopt.cli.approvals_show import approval_view, render_approval
 
-    gates = signed_request("GET", f"{_endpoint(endpoint_url)}/approvals", region=region)["approvals"]
+    for name, value in (("release id", release_id), ("--stage", stage)):
+        if not PATH_SEGMENT.fullmatch(value):
+            fail(f"{name} {value!r} is not a release id or stage name", EXIT_USAGE)
+    gate = signed_request("GET", f"{_endpoint(endpoint_url)}/approvals/{release_id}/{stage}", region=region)
     try:
-        view = approval_view(find_gate(gates, release_id, stage))
+        view = approval_view(gate)
     except (LookupError, ValueError) as exc:
         fail(str(exc))
     if as_json:

@@ -75,6 +75,7 @@ class VoteRow(BaseModel):
     decision: str
     comment: str | None = None
     decided_at: datetime | None = None
+    accepted_findings: tuple[str, ...] = ()  # what this approver accepted of the gate's blocking findings
 
 
 class ApprovalView(BaseModel):
@@ -248,6 +249,8 @@ def _header(view: ApprovalView) -> Text:
         text.append(vote.approver)
         if vote.comment:
             text.append(f": {vote.comment}")
+        if vote.accepted_findings:
+            text.append(f" (accepted {', '.join(vote.accepted_findings)})")
     return text
 
 
