@@ -140,8 +140,9 @@ def render_summary(
     v, smoke = gate.verification, gate.tests.get("smoke") or {}
     lines.append(f"Verification: {'passed' if v.get('ok') else 'FAILED'} ({v.get('checks', 0)} checks)")
     lines.append(f"Smoke tests: {'passed' if smoke.get('ok') else 'FAILED'} ({smoke.get('checks', 0)} checks)")
-    team = gate.tests.get("team")
-    lines.append(f"Team tests: {'passed' if team else 'not configured'}")
+    team = gate.tests.get("team") or {}
+    configured = bool(team) and team.get("configured") is not False  # NoTeamTest passes {"configured": false}
+    lines.append(f"Team tests: {'passed' if configured else 'not configured'}")
     lines.extend(_findings_lines(*(findings or (None, None))))
     lines.append(f"Staged manifest: {gate.staged_manifest_location}")
     lines.append(f"Decide with: eksd-adopt approve {release.release_id} --stage {stage}  (or reject ... --reason TEXT)")

@@ -17,6 +17,7 @@ from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from eksd_adopt.cli.common import EXIT_INVALID, EXIT_USAGE, console, fail
 from eksd_adopt.errors import EksdAdoptError
@@ -203,7 +204,10 @@ def render_summary(result: DemoReport) -> RenderableType:
         )
     events = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in sorted(result.events.items()))
     facts.add_row("events", f"to the subscriber queue: {events or 'none'}")
-    return Group(steps, blobs, facts)
+    if not result.approval_view:
+        return Group(steps, blobs, facts)
+    shown = Text(f"\n$ eksd-adopt approvals show {result.release_id} --stage {result.state.stage}\n", style="bold")
+    return Group(shown, Text(result.approval_view), steps, blobs, facts)
 
 
 def _eksd_adopt() -> str:

@@ -35,6 +35,7 @@ from eksd_adopt.local.ecrfront import EcrFront
 from eksd_adopt.local.eventsource import SqsEventSource
 from eksd_adopt.local.explore import DemoError, DemoIdentity, DemoState, announce, publish_release
 from eksd_adopt.local.registry import LocalRegistry
+from eksd_adopt.local.scanner import DEMO_HIGH, DEMO_UNSCANNABLE, seed_demo
 from eksd_adopt.local.upstream import PublishedRelease
 from eksd_adopt.release.validate import validate_manifest
 
@@ -134,6 +135,7 @@ class DemoReport:
     events: Counter[str]
     notification_to_promoted: float | None
     state: DemoState
+    approval_view: str = ""  # `eksd-adopt approvals show` of the gate, as the approver read it
 
 
 @dataclass
@@ -189,12 +191,20 @@ def local_stack(
             stages=(STAGE,),
             approval_timeout_seconds=3600,
             mirror_concurrency=8,
-            stage_rules={STAGE: {"approvers": list(approvers), "required_approvals": 1}},
+            stage_rules={
+                STAGE: {
+                    "approvers": list(approvers),
+                    "required_approvals": 1,
+                    # New HIGH findings need accepting; pause is FROM scratch, which ECR does not scan.
+                    "findings": {"block_on": "HIGH", "unscannable": [DEMO_UNSCANNABLE]},
+                }
+            },
             target_registry_url=private_ecr.url,
             endpoints=(f"public.ecr.aws={upstream_registry.url}", f"distro.eks.amazonaws.com={cdn.base_url}"),
             extra_env={"TARGET_REGISTRY_AUTH": "ecr"},
         )
         runtime = stack.enter_context(LocalAws(settings))
+        seed_demo(runtime.scanner)  # one new HIGH finding, so the approver's findings table is not empty
         sns, sqs = runtime.client("sns"), runtime.client("sqs")
         upstream_topic_arn = sns.create_topic(Name=UPSTREAM_TOPIC)["TopicArn"]
         intake_url, dead_letter_url = create_intake_queue(runtime, upstream_topic_arn)
@@ -343,6 +353,7 @@ def run_adoption(
     announced = follower.announce(release)
     follower.mirror(release, len(expected.image_assets()) + len(expected.archive_assets()))
     follower.until_gate(release)
+    approval_view = _show_with_cli(stack, release.release_id, stack.approver)
     promoted_after = None
     if approve:
         follower.approve_and_promote(release)
@@ -361,6 +372,7 @@ def run_adoption(
         events=_collect_events(stack, expect_promoted=approve),
         notification_to_promoted=promoted_after,
         state=stack.state,
+        approval_view=approval_view,
     )
 
 
@@ -443,17 +455,28 @@ class _Follower:
         self._phase(f"approved by {self.stack.approver.name}, promoted", f"`eksd-adopt approve`, then {STAGE}")
 
 
-def _approve_with_cli(stack: LocalStack, release_id: str, identity: DemoIdentity) -> str:
+def _cli(stack: LocalStack, identity: DemoIdentity, args: list[str]) -> str:
     """The approver's path: the installed CLI signs the request with the approver's own credentials."""
-    env = {**os.environ, **stack.cli_env(identity)}
+    env = {**os.environ, **stack.cli_env(identity), "COLUMNS": "80"}
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "eksd_adopt", "approve", release_id, "--stage", STAGE]
-    command += ["--comment", "approved by the demo"]
+    command = [sys.executable, "-m", "eksd_adopt", *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
-        raise DemoError(f"eksd-adopt approve failed ({result.returncode}): {result.stderr.strip() or result.stdout}")
-    return " ".join(result.stdout.split())[:120] or "approved"
+        raise DemoError(f"eksd-adopt {args[0]} failed ({result.returncode}): {result.stderr.strip() or result.stdout}")
+    return result.stdout
+
+
+def _approve_with_cli(stack: LocalStack, release_id: str, identity: DemoIdentity) -> str:
+    # The stage blocks on new HIGH findings: the approver accepts the one the gate showed, by name.
+    args = ["approve", release_id, "--stage", STAGE, "--comment", "approved by the demo"]
+    output = _cli(stack, identity, [*args, "--accept-findings", DEMO_HIGH.id])
+    return " ".join(output.split())[:120] or "approved"
+
+
+def _show_with_cli(stack: LocalStack, release_id: str, identity: DemoIdentity) -> str:
+    """What the approver read before deciding: the gate with its findings (``approvals show``)."""
+    return _cli(stack, identity, ["approvals", "show", release_id, "--stage", STAGE]).rstrip()
 
 
 def _collect_events(stack: LocalStack, *, expect_promoted: bool) -> Counter[str]:
