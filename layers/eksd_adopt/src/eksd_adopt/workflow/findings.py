@@ -52,12 +52,13 @@ def scan_staged_release(
     scanner: FindingsScanner,
     prefix: str,
     wait: ScanWait | None = None,
+    clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FindingsScanned:
     """Scan every platform image of the verified staged images and store the document write-once."""
     release = state.release
     images = platform_images(state.staged_images(store), artifacts)
-    findings = scan_release(release.release_id, images, scanner, wait=wait, sleep=sleep)
+    findings = scan_release(release.release_id, images, scanner, wait=wait, clock=clock, sleep=sleep)
     ref = store_findings(findings, store, prefix=prefix, channel=release.channel, number=release.number)
     incomplete = sum(1 for s in findings.scans if not s.complete)
     return FindingsScanned(
