@@ -37,8 +37,10 @@ EXPECTED_BLOCK = [
     ("1", "make demo ARGS=--no-approve"),
     ("2", ".venv/bin/eksd-adopt status"),
     ("2", ".venv/bin/eksd-adopt approvals list"),
+    ("2", ".venv/bin/eksd-adopt approvals show 1-20-1 --stage prod"),
     ("3", ".venv/bin/eksd-adopt approve 1-20-1 --stage prod"),
     ("2", ".venv/bin/eksd-adopt approve 1-20-1 --stage prod --comment 'looks good'"),
+    ("2", ".venv/bin/eksd-adopt approve 1-20-1 --stage prod --comment 'looks good' --accept-findings CVE-2099-0001"),
     ("2", ".venv/bin/eksd-adopt demo publish --number 3 --kubernetes-version v1.20.5"),
     ("2", ".venv/bin/eksd-adopt approvals list"),
     ("2", ".venv/bin/eksd-adopt approve 1-20-3 --stage prod --comment 'Kubernetes patch release'"),
@@ -229,12 +231,20 @@ def test_the_readme_exploring_section_works_as_written(
     gate = next_command("2")
     assert gate.code == 0, gate.out
     assert "1-20-1 stage prod" in gate.out and "0/1 approvals" in gate.out and "nothing promoted yet" in gate.out
+    # approvals show: the gate's findings, the new HIGH one marked blocking, the command that accepts it
+    shown = next_command("2")
+    assert shown.code == 0, shown.out
+    assert "CVE-2099-0001 !" in shown.out and "--accept-findings CVE-2099-0001" in shown.out, shown.out
     # bob is refused, clearly, with a non-zero exit
     refused = next_command("3")
     assert refused.code == 1, refused.out
     assert f"403: {BOB} is not an approver of stage prod" in refused.out
     assert status("1-20-1") == "awaiting_approval"
-    # alice approves: promoted, and prod points at it
+    # alice's approval without accepting the new HIGH finding is refused, naming it
+    blocked = next_command("2")
+    assert blocked.code == 1 and "409: new findings at or above the stage's threshold" in blocked.out, blocked.out
+    assert "CVE-2099-0001" in blocked.out and status("1-20-1") == "awaiting_approval"
+    # alice approves, accepting it: promoted, and prod points at it
     approved = next_command("2")
     assert (
         approved.code == 0 and f"approved by {ALICE} (counts as {ALICE_ROLE}) (1/1, gate approved)" in approved.out

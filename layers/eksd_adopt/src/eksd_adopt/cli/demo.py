@@ -228,6 +228,8 @@ def export_lines(state: DemoState, identity: DemoIdentity) -> list[str]:
 
 
 def _explore(state: DemoState, release_id: str, *, awaiting: bool) -> None:
+    from eksd_adopt.local.scanner import DEMO_HIGH
+
     cli = _eksd_adopt()
     alice, bob = state.identity("alice"), state.identity("bob")
     console.rule("explore with the CLI: paste each block into a shell of its own, in this folder")
@@ -237,7 +239,10 @@ def _explore(state: DemoState, release_id: str, *, awaiting: bool) -> None:
     console.print(f"then, as {alice.name}:", highlight=False)
     commands = [f"{cli} status", f"{cli} approvals list"]
     if awaiting:
-        commands.append(f"{cli} approve {release_id} --stage {state.stage} --comment 'looks good'")
+        commands.append(f"{cli} approvals show {release_id} --stage {state.stage}")
+        commands.append(
+            f"{cli} approve {release_id} --stage {state.stage} --comment 'looks good' --accept-findings {DEMO_HIGH.id}"
+        )
     commands.append(f"{cli} demo publish --number {_next_number(release_id)}   # another release, announced")
     for command in commands:
         console.print(f"  {command}", highlight=False, soft_wrap=True)
