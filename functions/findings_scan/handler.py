@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.findings import FindingsScanner
 from eksd_adopt.findings.ecr import ecr_findings_scanner
+from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.findings import FindingsScanSettings, scan_staged_release
 from eksd_adopt.workflow.state import AdoptionState
 
-logger = Logger()
-tracer = Tracer()
+logger = handler_logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext, scanner: FindingsScanner | None = None) -> dict[str, Any]:
     settings = FindingsScanSettings.from_env(os.environ)
     state = AdoptionState.model_validate(event)

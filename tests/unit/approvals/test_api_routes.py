@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -14,7 +12,7 @@ import pytest
 
 from eksd_adopt.events import InMemoryPublisher
 from eksd_adopt.findings import FindingsRule, Severity, required_acknowledgments
-from eksd_adopt.local.aws import LambdaContext
+from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from tests.unit.approvals.fakes import BOB, ROLE, FakeCallbacks, gate
 from tests.unit.findings.builders import finding, release_findings, scan
 
@@ -24,12 +22,7 @@ HIGH = "CVE-2099-0001"
 
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("approvals_api_handler_under_test", HANDLER)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_handler("approvals_api")  # a fresh module: each test patches its own wiring
 
 
 @pytest.fixture
@@ -74,7 +67,7 @@ def request(
         "body": raw,
         "isBase64Encoded": encoded,
     }
-    context = LambdaContext(function_name="eksd-adopt-approvals-api", invoked_function_arn="arn:aws:lambda:x")
+    context = LambdaContext.of("approvals_api")
     response = api.module.handler(event, context)
     return int(response["statusCode"]), json.loads(response["body"])
 
