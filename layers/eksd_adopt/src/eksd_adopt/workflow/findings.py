@@ -5,6 +5,17 @@ had the longest time to finish). The whole document goes write-once into the buc
 manifest; the state carries only its reference and whether every scan completed (Step Functions holds
 a state to 256 KiB). Each gate takes its own delta against the release its stage runs when it opens
 (:func:`eksd_adopt.findings.stage.against_stage`).
+
+What ECR answers and how each answer is kept (the adapter, :mod:`eksd_adopt.findings.ecr`):
+``DescribeImageScanFindings`` by image digest, paged
+(https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImageScanFindings.html);
+``imageScanStatus.status`` IN_PROGRESS/PENDING is read again until the wait is over, COMPLETE (ACTIVE
+for enhanced scanning) has the findings, FAILED and the other states are final at once
+(https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageScanStatus.html);
+``ScanNotFoundException`` ("Ensure that image scanning is enabled on the repository") is
+SCAN_NOT_FOUND, never "no findings". The call needs ``ecr:DescribeImageScanFindings`` on the
+repository (Service Authorization Reference, Amazon ECR), which ``infra/constructs/findings.py`` grants
+on the staging repositories only.
 """
 
 from __future__ import annotations
