@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.archives import ArchiveMirror
+from infra.constructs.attestation import AdoptionRecordSigning
 from infra.constructs.events import ReleaseEvents
 from infra.constructs.images import ImageMirror
 from infra.constructs.images_blob_mounting import RegistryBlobMounting
@@ -85,6 +86,11 @@ class EksdAdoptStack(cdk.Stack):
             approver_session_roles=settings.approver_session_roles,
         )
         self.approvals.resume_gates_of(self.workflow)
+        self.workflow.grant_rollback_records(self.approvals.decision_function)
+        self.attestation = AdoptionRecordSigning(
+            self, "Attestation", prefix=settings.prefix, stages=settings.stages, bucket=self.archives.bucket
+        )
+        self.attestation.grant_signing(self.workflow.steps["PromoteFunctionArn"])  # the one signer
         self.intake = Intake(
             self,
             "Intake",

@@ -97,6 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 store=wiring.documents(settings),
                 publisher=wiring.publisher(settings),
                 prefix=settings.prefix,
+                records=wiring.rollback_records(settings),
             )
             logger.info("stage rolled back", extra={"release_id": pointer.release_id, "stage": rb.stage})
             return _response(200, pointer.model_dump(mode="json"))

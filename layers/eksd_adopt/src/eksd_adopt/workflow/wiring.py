@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 
 import httpx
 
@@ -16,9 +17,10 @@ from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.settings import UpstreamAccessSettings
-from eksd_adopt.workflow.aws import SsmReleasePointers
+from eksd_adopt.workflow.aws import LambdaRollbackRecorder, SsmReleasePointers
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.documents import BucketDocuments
+from eksd_adopt.workflow.records import Recording
 
 
 def ledger(settings: WorkflowSettings) -> Ledger:
@@ -56,6 +58,29 @@ def callbacks(settings: WorkflowSettings) -> StepFunctionsCallbacks:
 
 def notifier(settings: WorkflowSettings) -> SnsApproverNotifier:
     return SnsApproverNotifier(settings.require("approvers_topic_arn"))
+
+
+def recording(settings: WorkflowSettings) -> Recording:
+    """The adoption record's signer (KMS), bucket and registry: the promotion function's alone."""
+    from eksd_adopt.attestation.kms import KmsPublicKey, KmsSigner, kms_client
+    from eksd_adopt.attestation.registry import RegistryReferrers
+    from eksd_adopt.images.registry import connect_target
+
+    key_arn = settings.require("attestation_key_arn")
+    kms = kms_client()
+    return Recording(
+        bucket=_bucket(settings.bucket),
+        signer=KmsSigner(key_arn, client=kms),
+        public_key=cache(KmsPublicKey(key_arn, client=kms).load),
+        referrers=RegistryReferrers(connect_target(settings).client),
+        prefix=settings.prefix,
+        registry_host=settings.registry_host,
+    )
+
+
+def rollback_records(settings: WorkflowSettings) -> LambdaRollbackRecorder:
+    """A rollback's record, written by the promotion function (the approvers' endpoint may not sign)."""
+    return LambdaRollbackRecorder(settings.require("promote_function"))
 
 
 FETCH_TIMEOUT_SECONDS = 10.0
