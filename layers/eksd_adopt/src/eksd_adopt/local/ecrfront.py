@@ -137,7 +137,9 @@ class EcrFront:
     """``with EcrFront(registry.url) as ecr: ecr.url``: the registry at ``registry_url`` as ECR serves it.
 
     ``blob_mounting`` is the registry's ``BLOB_MOUNTING`` account setting (ECR's default: off);
-    ``location_on_patch`` False answers PATCHes without a ``Location`` (the client must keep its URL).
+    ``location_on_patch`` False answers PATCHes without a ``Location`` (the client must keep its URL);
+    ``referrers_api`` False answers as a registry without the referrers API (404, no ``OCI-Subject``), to
+    show what a client falling back to the tag schema meets against immutable tags.
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class EcrFront:
         credentials: BasicCredentials = LOCAL_CREDENTIALS,
         blob_mounting: bool = False,
         location_on_patch: bool = True,
+        referrers_api: bool = True,
     ) -> None:
         parts = urlsplit(registry_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
@@ -156,6 +159,7 @@ class EcrFront:
         self.credentials = credentials
         self.blob_mounting = blob_mounting
         self.location_on_patch = location_on_patch
+        self.referrers_api = referrers_api
         self._sessions: dict[str, _Session] = {}
         self._requests: list[EcrRequest] = []
         self._patch_faults: list[_Fault] = []
@@ -430,7 +434,7 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
                 self._put_manifest(manifest["repository"], manifest["reference"], length)
                 return
             referrers = _REFERRERS.fullmatch(path)
-            if referrers and self.command in ("GET", "HEAD"):
+            if referrers and self.command in ("GET", "HEAD") and front.referrers_api:
                 self._drain(length or 0)
                 self._list_referrers(referrers["repository"], referrers["digest"])
                 return
@@ -592,7 +596,7 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
 
         def _subject_header(self, repository: str, body: bytes, status: int) -> dict[str, str]:
             """``OCI-Subject`` for a stored manifest with a subject (which the listing now names)."""
-            if status != 201:
+            if status != 201 or not front.referrers_api:
                 return {}
             subject = front._add_referrer(repository, body, self.headers.get("Content-Type") or "")
             return {"OCI-Subject": subject} if subject else {}
