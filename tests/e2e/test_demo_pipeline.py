@@ -132,6 +132,34 @@ def test_ssm_pointer_names_the_promoted_release(stack: LocalStack, report) -> No
             )
 
 
+def test_the_demo_ends_with_the_signed_record_verified_by_the_cli_and_by_openssl(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]
+    record = report.record
+    assert record is not None and record.key.startswith("eksd/prod/kubernetes-1-20/kubernetes-1-20-eks-1.promotion.")
+    assert record.verify.startswith("verified") and record.openssl == "Verified OK"
+    assert report.phases[-1][0] == "signed record verified"
+    # Through the ECR front: every promoted index lists its record by the referrers API, and no referrers tag
+    # (which ECR's immutable tags could not move for a second record) exists in the registry behind it.
+    from eksd_adopt.images.client import RegistryClient
+    from eksd_adopt.images.referrers import ListedBy, list_referrers, referrers_tag
+    from eksd_adopt.local.ecrfront import LOCAL_CREDENTIALS
+
+    front = RegistryClient(stack.registry_url, credentials=LOCAL_CREDENTIALS)
+    behind = RegistryClient(stack.private_registry.url)
+    pointer = json.loads(stack.runtime.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"])
+    promoted = yaml.safe_load(
+        stack.runtime.client("s3")
+        .get_object(Bucket=stack.runtime.bucket, Key=pointer["manifest_location"].split("/", 3)[3])["Body"]
+        .read()
+    )
+    uris = [a["image"]["uri"] for c in promoted["status"]["components"] for a in c["assets"] if a["type"] == "Image"]
+    assert uris
+    for uri in uris:
+        repository, _, digest = uri.split("/", 1)[1].partition("@")
+        found, listed_by = list_referrers(front, repository, digest)
+        assert listed_by is ListedBy.API and [r.annotations["dev.eksd-adopt.kind"] for r in found] == ["promotion"]
+        assert behind.head_manifest(repository, referrers_tag(digest)) is None
+
+
 def test_subscriber_received_every_step_event(report) -> None:  # type: ignore[no-untyped-def]
     for event in (
         "release.detected",
