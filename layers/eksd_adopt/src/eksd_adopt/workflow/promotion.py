@@ -197,7 +197,7 @@ def _record_promotion(
     recorded = store_record(recording, predicate)
     logger.info(
         "adoption record stored",
-        extra={"record": recorded.key, "created": recorded.created, "referrers": len(recorded.referrers)},
+        extra={"record": recorded.key, "written": recorded.created, "referrers": len(recorded.referrers)},
     )
     return recorded.key
 
@@ -282,7 +282,7 @@ class RollbackRecorder(Protocol):
 def record_rollback(recording: Recording, request: RollbackRequest) -> str:
     """The promotion function's side of a rollback: the record of going back to ``request.release_id``."""
     recorded = store_record(recording, rollback_predicate(recording, request))
-    logger.info("rollback record stored", extra={"record": recorded.key, "created": recorded.created})
+    logger.info("rollback record stored", extra={"record": recorded.key, "written": recorded.created})
     return recorded.key
 
 
