@@ -186,3 +186,23 @@ def test_rollback_writes_its_own_record_through_the_promotion_function(
     image = predicate["images"][0]
     found, _ = list_referrers(RegistryClient(target.url), image["name"].split("/", 1)[1], image["digest"])
     assert sorted(r.annotations["dev.eksd-adopt.kind"] for r in found) == ["promotion", "rollback"]
+
+
+@pytest.mark.reliability(
+    area="attestation",
+    fault="a rollback to a release whose promotion record is gone from the bucket",
+    expected="refused (409) naming the missing record; nothing signed, the pointer stays",
+)
+def test_a_rollback_without_the_targets_promotion_record_is_refused(
+    aws: LocalAws, upstream: UpstreamSimulator, template: str, bob: LocalIdentity, observed: object
+) -> None:
+    promote(aws, upstream, template, 34, bob)
+    promote(aws, upstream, template, 35, bob)
+    (key,) = records(aws, 34)
+    aws.client("s3").delete_object(Bucket=aws.bucket, Key=key)
+    response = call(aws, bob, "POST", "/rollbacks", {"stage": "prod", "channel": "1-20", "to": 34})
+    assert response.status_code == 409, response.text
+    assert "no promotion record of 1-20-34 in stage prod" in response.json()["error"]
+    current = json.loads(aws.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"])
+    assert current["release_id"] == "1-20-35" and records(aws, 34) == []
+    observed("409: no promotion record of 1-20-34; pointer stays at 1-20-35")  # type: ignore[operator]

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eksd_adopt.attestation.errors import AttestationError
+from eksd_adopt.workflow.errors import RollbackError
 from eksd_adopt.workflow.models import StagePointer
 from eksd_adopt.workflow.promotion import parameter_name
 from eksd_adopt.workflow.records import RollbackRequest
@@ -61,24 +61,27 @@ class LambdaRollbackRecorder:
         self.lambda_ = client or boto3.client("lambda")
 
     def record_rollback(self, request: RollbackRequest) -> str:
+        """The record's key; RollbackError (the endpoint answers 409, the pointer stays) when it was not written."""
         body = json.dumps({"rollback": request.model_dump(mode="json")}).encode()
         try:
             answer = self.lambda_.invoke(
                 FunctionName=self.function_name, InvocationType="RequestResponse", Payload=body
             )
         except (ClientError, BotoCoreError) as exc:
-            raise AttestationError(f"{self.function_name}: the rollback record could not be requested ({exc})") from exc
+            raise RollbackError(
+                f"the rollback's signed record could not be requested from {self.function_name}: {exc}"
+            ) from exc
         payload = answer["Payload"].read(MAX_ROLLBACK_ANSWER + 1)
         if len(payload) > MAX_ROLLBACK_ANSWER:
-            raise AttestationError(f"{self.function_name}: an answer of more than {MAX_ROLLBACK_ANSWER} bytes")
+            raise RollbackError(f"{self.function_name} answered more than {MAX_ROLLBACK_ANSWER} bytes")
         try:
             document = json.loads(payload)
         except ValueError as exc:
-            raise AttestationError(f"{self.function_name}: the answer is not JSON") from exc
+            raise RollbackError(f"{self.function_name} answered something other than JSON") from exc
         if answer.get("FunctionError") or not isinstance(document, dict):
             message = document.get("errorMessage") if isinstance(document, dict) else None
-            raise AttestationError(f"the rollback record was not written: {str(message or document)[:2000]}")
+            raise RollbackError(f"the rollback's signed record was not written: {str(message or document)[:2000]}")
         key = document.get("record_key")
         if not isinstance(key, str) or not key.endswith(".intoto.jsonl") or len(key) > 1024:
-            raise AttestationError(f"{self.function_name}: the answer names no record ({str(document)[:200]})")
+            raise RollbackError(f"{self.function_name} answered no record key ({str(document)[:200]})")
         return key
