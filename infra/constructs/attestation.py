@@ -9,8 +9,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-# The promotion function reads it (WorkflowSettings.attestation_key_arn); the local runtime sets the same name.
-KEY_ENV = "ATTESTATION_KEY_ARN"
+from eksd_adopt.workflow.config import WorkflowSettings
+
 # KMS: "Automatic key rotation is not supported on asymmetric KMS keys"; a new key (and a new public key
 # for verifiers) is the way to rotate. https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
 # ("Supported and unsupported KMS key types"); the CloudFormation property likewise: EnableKeyRotation
@@ -96,7 +96,8 @@ class AdoptionRecordSigning(Construct):
         )
         function.add_to_role_policy(iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[self.key.key_arn]))
         if isinstance(function, lambda_.Function):
-            function.add_environment(KEY_ENV, self.key.key_arn)
+            for name, value in WorkflowSettings.to_env(attestation_key_arn=self.key.key_arn).items():
+                function.add_environment(name, value)
 
     def _wildcards(self, stages: tuple[str, ...], bucket: s3.IBucket) -> list[str]:
         """The policy's wildcard resources as cdk-nag names them (one finding each)."""

@@ -407,10 +407,10 @@ class AdoptionWorkflow(Construct):
         approvals.table.grant_read_write_data(s["RecordOutcomeFunctionArn"])
         # The signed record names the gate's approvals (and the findings each approver accepted).
         approvals.table.grant_read_data(s["PromoteFunctionArn"])
-        s["PromoteFunctionArn"].add_environment("APPROVALS_TABLE", approvals.table.table_name)
         approvals.topic.grant_publish(s["RequestApprovalFunctionArn"])
         for name, value in WorkflowSettings.to_env(approvals_table=approvals.table.table_name).items():
             s["RecordOutcomeFunctionArn"].add_environment(name, value)
+            s["PromoteFunctionArn"].add_environment(name, value)
 
     def _grant_team_test(self, arn: str) -> None:
         if arn.startswith("arn:aws:lambda:"):

@@ -30,8 +30,9 @@ import httpx
 
 from eksd_adopt.attestation.record import records_prefix
 from eksd_adopt.ledger.model import ReleaseRecord, ReleaseStatus
-from eksd_adopt.local.aws import ACCOUNT, REGION, REPO_ROOT, LocalAws, RuntimeSettings, function_arn
+from eksd_adopt.local.aws import ACCOUNT, REGION, LocalAws, RuntimeSettings, function_arn
 from eksd_adopt.local.cdn import LocalCdn
+from eksd_adopt.local.checkout import checkout
 from eksd_adopt.local.ecrfront import EcrFront
 from eksd_adopt.local.eventsource import SqsEventSource
 from eksd_adopt.local.explore import DemoError, DemoIdentity, DemoState, announce, publish_release
@@ -485,15 +486,13 @@ def _verify_with_cli(stack: LocalStack, channel: str) -> str:
     return f"verified, {len(report['checks'])} checks ok"
 
 
-OPENSSL_RECIPE = REPO_ROOT / "docs" / "attestation.md"
-
-
-def openssl_recipe(doc: Path = OPENSSL_RECIPE) -> str:
+def openssl_recipe(doc: Path | None = None) -> str:
     """The consumer's recipe exactly as docs/attestation.md shows it (tests/integration/attestation runs it too)."""
-    text = doc.read_text(encoding="utf-8")
+    path = doc or checkout() / "docs" / "attestation.md"
+    text = path.read_text(encoding="utf-8")
     start, end = "<!-- openssl-recipe -->\n```sh\n", "\n```\n<!-- /openssl-recipe -->"
     if start not in text or end not in text:
-        raise DemoError(f"{doc.name} lost its openssl recipe block")
+        raise DemoError(f"{path.name} lost its openssl recipe block")
     return text.split(start, 1)[1].split(end, 1)[0]
 
 
