@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from eksd_adopt.approvals.errors import NotAnApproverError
@@ -18,6 +17,7 @@ from eksd_adopt.events import EventPublisher, EventType
 from eksd_adopt.ledger import Ledger, ReleaseStatus
 from eksd_adopt.ledger.model import utcnow
 from eksd_adopt.ledger.store import mark_promoted
+from eksd_adopt.observability import domain_logger
 from eksd_adopt.plan import CopyPlan
 from eksd_adopt.workflow.checks import StagedImage, write_stage_manifest
 from eksd_adopt.workflow.errors import RollbackError
@@ -35,7 +35,7 @@ from eksd_adopt.workflow.records import (
     stored_predicate,
 )
 
-logger = Logger(child=True)
+logger = domain_logger()
 
 
 class PromotionResult(BaseModel):

@@ -77,6 +77,14 @@ class RollbackRequest(BaseModel):
     requested_at: datetime
 
 
+class RollbackInvocation(BaseModel):
+    """How the approvers' endpoint invokes the promotion function for a rollback's record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rollback: RollbackRequest
+
+
 @dataclass(frozen=True)
 class Recording:
     """Where records go and who signs them: the bucket, the KMS signer and its public key, the registry."""

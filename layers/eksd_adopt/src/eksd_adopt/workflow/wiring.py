@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -21,6 +22,10 @@ from eksd_adopt.workflow.aws import LambdaRollbackRecorder, SsmReleasePointers
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.documents import BucketDocuments
 from eksd_adopt.workflow.records import Recording
+
+if TYPE_CHECKING:
+    from eksd_adopt.workflow.promotion import PromotionResult
+    from eksd_adopt.workflow.state import PromotionState
 
 
 def ledger(settings: WorkflowSettings) -> Ledger:
@@ -94,3 +99,26 @@ def upstream_manifests(env: Mapping[str, str]) -> Iterator[tuple[UpstreamPolicy,
     with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
         fetcher = DocumentFetcher(policy.manifest_hosts, access.endpoint_map, client=client)
         yield policy, lambda url, max_bytes: fetcher.fetch(url, max_bytes=max_bytes)
+
+
+def promote_state(settings: WorkflowSettings, state: PromotionState) -> PromotionResult:
+    """Promote the release ``state`` names into its stage with the production adapters."""
+    from eksd_adopt.workflow import artifacts
+    from eksd_adopt.workflow.promotion import Attestation, promote
+
+    store = documents(settings)
+    return promote(
+        state.release,
+        state.copy_plan(store),
+        state.staged_images(store),
+        state.stage,
+        promoter=artifacts.promoter(settings),
+        store=store,
+        pointers=pointers(settings),
+        ledger=ledger(settings),
+        publisher=publisher(settings),
+        registry_host=settings.registry_host,
+        attestation=Attestation(
+            evidence=state.evidence(), recording=recording(settings), approvals=approvals(settings)
+        ),
+    )
