@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.constants import DEPLOY_REGIONS
 from infra.constructs.approvals import ApprovalGates, stage_rules_from_context
 from infra.constructs.archives import ArchiveMirror
+from infra.constructs.attestation import AdoptionRecordSigning
 from infra.constructs.events import ReleaseEvents
 from infra.constructs.findings import FindingsScan
 from infra.constructs.findings import invoked as findings_steps
@@ -104,6 +105,11 @@ class EksdAdoptStack(cdk.Stack):
             steps=findings_steps(self.findings),
         )
         self.approvals.resume_gates_of(self.workflow)
+        self.workflow.grant_rollback_records(self.approvals.decision_function)
+        self.attestation = AdoptionRecordSigning(
+            self, "Attestation", prefix=settings.prefix, stages=settings.stages, bucket=self.archives.bucket
+        )
+        self.attestation.grant_signing(self.workflow.steps["PromoteFunctionArn"])  # the one signer
         self.intake = Intake(
             self,
             "Intake",

@@ -56,6 +56,7 @@ KEPT_PARAMS = (
     "QueueName",
     "FunctionName",
     "KeyId",
+    "SigningAlgorithm",
     "Namespace",
     "SubscriptionArn",
 )
@@ -247,6 +248,10 @@ class Needs:
             return [Need("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", str(p.get("Namespace", ""))),))]
         if s == "lambda" and op == "Invoke":
             return [Need("lambda:InvokeFunction", str(p["FunctionName"]))]
+        if s == "kms" and op in ("Sign", "GetPublicKey"):
+            # The adoption record's signing key, named by ARN (Service Authorization Reference, AWS KMS: key).
+            context = (("kms:SigningAlgorithm", str(p["SigningAlgorithm"])),) if "SigningAlgorithm" in p else ()
+            return [Need(f"kms:{op}", str(p["KeyId"]), context)]
         raise LookupError(f"{call.function}: no IAM mapping for {s}:{op} in tests/iam_coverage.py; add it")
 
     def _s3(self, op: str, p: Mapping[str, Any]) -> list[Need]:
@@ -330,6 +335,8 @@ class LocalTemplate:
             self.refs[name] = runtime.state_machine_arn
             self.atts[(name, "Name")] = runtime.state_machine_arn.rsplit(":", 1)[-1]
             self.atts[(name, "Arn")] = runtime.state_machine_arn
+        elif kind == "AWS::KMS::Key" and name.startswith("AttestationSigningKey"):
+            self.refs[name] = self.atts[(name, "Arn")] = runtime.attestation_key_arn
         elif kind == "AWS::KMS::Key":
             self.refs[name], self.atts[(name, "Arn")] = name, _arn("kms", f"key/{name}")
         elif kind == "AWS::Lambda::Function":

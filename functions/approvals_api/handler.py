@@ -1,8 +1,6 @@
 """The approvers' endpoint (Lambda function URL, AWS_IAM auth): list and show gates, approve/reject, roll back.
 
-Routing, body decoding and errors to statuses are Powertools' ``LambdaFunctionUrlResolver``; each route
-parses its body into a model and calls one use case. The caller is the IAM principal that signed the
-request (``requestContext.authorizer.iam.userArn``), never a field of the body.
+The routes are ``eksd_adopt.approvals.api``; this handler reads the settings for the invocation.
 """
 
 from __future__ import annotations
@@ -10,161 +8,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from eksd_adopt.approvals.errors import ApprovalError, ApprovalNotFoundError, NotAnApproverError
-from eksd_adopt.approvals.gates import decide, gate_request, pending_approvals
-from eksd_adopt.findings import FindingsNotAcknowledgedError, parse_accepted
-from eksd_adopt.workflow import wiring
+from eksd_adopt.approvals.api import app
+from eksd_adopt.observability import instrumented
 from eksd_adopt.workflow.config import WorkflowSettings
-from eksd_adopt.workflow.errors import RollbackError
-from eksd_adopt.workflow.promotion import rollback
-
-logger = Logger()
-tracer = Tracer()
-app = LambdaFunctionUrlResolver()
 
 
-class DecisionBody(BaseModel):
-    release_id: str = Field(min_length=1)
-    stage: str = Field(min_length=1)
-    decision: str
-    comment: str | None = Field(default=None, max_length=2000)
-    # Advisory ids (or incomplete-scan) the approver accepts: each matched whole by an ASCII-only pattern.
-    accepted_findings: tuple[str, ...] = ()
-
-    @field_validator("accepted_findings", mode="before")
-    @classmethod
-    def _ids(cls, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list | tuple):
-            raise ValueError("accepted_findings must be a list of advisory ids")
-        return parse_accepted(value)
-
-
-class RollbackBody(BaseModel):
-    stage: str = Field(min_length=1)
-    channel: str = Field(pattern=r"^[0-9]+-[0-9]+$")  # [0-9]: pydantic's (Rust) \d is Unicode
-    to: int = Field(ge=1)
-
-
-class UnsignedRequestError(Exception):
-    """The function URL passed no IAM principal (it always does with AWS_IAM auth)."""
-
-
-def _error(status: int, message: str) -> Response[Any]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message})
-
-
-def _caller() -> str:
-    caller = app.current_event.request_context.authorizer.iam.user_arn
-    if not caller:
-        raise UnsignedRequestError("the request is not signed by an IAM principal")
-    logger.append_keys(caller=caller, path=app.current_event.raw_path)
-    return caller
-
-
-def _settings() -> WorkflowSettings:
-    return WorkflowSettings.from_env(os.environ)
-
-
-@app.get("/approvals")
-def list_gates() -> dict[str, Any]:
-    _caller()
-    return {"approvals": pending_approvals(wiring.approvals(_settings()))}
-
-
-@app.get("/approvals/<release_id>/<stage>")
-def show_gate(release_id: str, stage: str) -> dict[str, Any]:
-    _caller()
-    return gate_request(wiring.approvals(_settings()), release_id, stage)
-
-
-@app.post("/decisions")
-def post_decision() -> dict[str, Any]:
-    caller, settings = _caller(), _settings()
-    body = DecisionBody.model_validate(app.current_event.json_body)
-    logger.append_keys(release_id=body.release_id, stage=body.stage, decision=body.decision)
-    outcome = decide(
-        caller,
-        body.release_id,
-        body.stage,
-        body.decision,
-        body.comment,
-        rules=settings.stage_rules,
-        approvals=wiring.approvals(settings),
-        callbacks=wiring.callbacks(settings),
-        ledger=wiring.ledger(settings),
-        publisher=wiring.publisher(settings),
-        accepted_findings=body.accepted_findings,
-    )
-    logger.info("decision recorded", extra=outcome.model_dump(mode="json"))
-    return outcome.model_dump(mode="json")
-
-
-@app.post("/rollbacks")
-def post_rollback() -> dict[str, Any]:
-    caller, settings = _caller(), _settings()
-    rb = RollbackBody.model_validate(app.current_event.json_body)
-    logger.append_keys(stage=rb.stage, channel=rb.channel, release_id=f"{rb.channel}-{rb.to}")
-    pointer = rollback(
-        caller,
-        rb.stage,
-        rb.channel,
-        rb.to,
-        rules=settings.stage_rules,
-        ledger=wiring.ledger(settings),
-        pointers=wiring.pointers(settings),
-        store=wiring.documents(settings),
-        publisher=wiring.publisher(settings),
-        prefix=settings.prefix,
-    )
-    logger.info("stage rolled back", extra={"release_id": pointer.release_id, "stage": rb.stage})
-    return pointer.model_dump(mode="json")
-
-
-@app.exception_handler(UnsignedRequestError)
-def _unsigned(exc: UnsignedRequestError) -> Response[Any]:
-    return _error(401, str(exc))
-
-
-@app.exception_handler(NotAnApproverError)
-def _not_an_approver(exc: NotAnApproverError) -> Response[Any]:
-    logger.warning("refused", extra={"reason": str(exc), "status": 403})
-    return _error(403, str(exc))
-
-
-@app.exception_handler(ApprovalNotFoundError)
-def _no_gate(exc: ApprovalNotFoundError) -> Response[Any]:
-    return _error(404, str(exc))
-
-
-@app.exception_handler([ApprovalError, RollbackError, FindingsNotAcknowledgedError])
-def _refused(exc: Exception) -> Response[Any]:
-    # The audit trail of refused decisions (replays, gates already decided or expired, findings not
-    # accepted): who, what, why.
-    logger.warning("refused", extra={"reason": str(exc), "status": 409})
-    return _error(409, str(exc))
-
-
-@app.exception_handler(ValidationError)
-def _invalid(exc: ValidationError) -> Response[Any]:
-    return _error(400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-
-
-@app.exception_handler(ValueError)
-def _bad_request(exc: ValueError) -> Response[Any]:
-    return _error(400, str(exc))
-
-
-@app.not_found
-def _no_route(exc: Exception) -> Response[Any]:
-    return _error(404, f"no route {app.current_event.http_method} {app.current_event.raw_path}")
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    app.append_context(settings=WorkflowSettings.from_env(os.environ))
     return app.resolve(event, context)

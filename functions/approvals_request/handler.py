@@ -5,29 +5,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.approvals.gates import GateRequest, request_approval
+from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import WorkflowSettings
 
-logger = Logger()
-tracer = Tracer()
+logger = handler_logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = WorkflowSettings.from_env(os.environ)
     gate = GateRequest.model_validate(event)
     logger.append_keys(release_id=gate.release.release_id, stage=gate.stage)
-    rule = settings.stage_rules.get(gate.stage)
-    if rule is None:
-        raise ValueError(f"stage {gate.stage!r} has no approvers configured (STAGE_RULES)")
     request = request_approval(
         gate,
-        rule,
+        settings.stage_rules,
         approvals=wiring.approvals(settings),
         pointers=wiring.pointers(settings),
         store=wiring.documents(settings),

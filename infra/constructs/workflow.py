@@ -195,6 +195,14 @@ class AdoptionWorkflow(Construct):
             )
         )
 
+    def grant_rollback_records(self, function: lambda_.Function) -> None:
+        """A rollback's signed record is written by the promotion function (the only signer): ``function`` (the
+        approvers' endpoint) may invoke it, and knows its name."""
+        promote = self.steps["PromoteFunctionArn"]
+        promote.grant_invoke(function)
+        for name, value in WorkflowSettings.to_env(promote_function=promote.function_name).items():
+            function.add_environment(name, value)
+
     def grant_task_response(self, grantee: iam.IGrantable) -> None:
         """Resuming a gate: success or failure only (no heartbeat), and the state machine's key for the output.
 
@@ -401,9 +409,12 @@ class AdoptionWorkflow(Construct):
         )
         approvals.table.grant_read_write_data(s["RequestApprovalFunctionArn"])
         approvals.table.grant_read_write_data(s["RecordOutcomeFunctionArn"])
+        # The signed record names the gate's approvals (and the findings each approver accepted).
+        approvals.table.grant_read_data(s["PromoteFunctionArn"])
         approvals.topic.grant_publish(s["RequestApprovalFunctionArn"])
         for name, value in WorkflowSettings.to_env(approvals_table=approvals.table.table_name).items():
             s["RecordOutcomeFunctionArn"].add_environment(name, value)
+            s["PromoteFunctionArn"].add_environment(name, value)
 
     def _grant_team_test(self, arn: str) -> None:
         if arn.startswith("arn:aws:lambda:"):

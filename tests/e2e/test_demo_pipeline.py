@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -132,6 +133,34 @@ def test_ssm_pointer_names_the_promoted_release(stack: LocalStack, report) -> No
             )
 
 
+def test_the_demo_ends_with_the_signed_record_verified_by_the_cli_and_by_openssl(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]
+    record = report.record
+    assert record is not None and record.key.startswith("eksd/prod/kubernetes-1-20/kubernetes-1-20-eks-1.promotion.")
+    assert record.verify.startswith("verified") and record.openssl == "Verified OK"
+    assert report.phases[-1][0] == "signed record verified"
+    # Through the ECR front: every promoted index lists its record by the referrers API, and no referrers tag
+    # (which ECR's immutable tags could not move for a second record) exists in the registry behind it.
+    from eksd_adopt.images.client import RegistryClient
+    from eksd_adopt.images.referrers import ListedBy, list_referrers, referrers_tag
+    from eksd_adopt.local.ecrfront import LOCAL_CREDENTIALS
+
+    front = RegistryClient(stack.registry_url, credentials=LOCAL_CREDENTIALS)
+    behind = RegistryClient(stack.private_registry.url)
+    pointer = json.loads(stack.runtime.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"])
+    promoted = yaml.safe_load(
+        stack.runtime.client("s3")
+        .get_object(Bucket=stack.runtime.bucket, Key=pointer["manifest_location"].split("/", 3)[3])["Body"]
+        .read()
+    )
+    uris = [a["image"]["uri"] for c in promoted["status"]["components"] for a in c["assets"] if a["type"] == "Image"]
+    assert uris
+    for uri in uris:
+        repository, _, digest = uri.split("/", 1)[1].partition("@")
+        found, listed_by = list_referrers(front, repository, digest)
+        assert listed_by is ListedBy.API and [r.annotations["dev.eksd-adopt.kind"] for r in found] == ["promotion"]
+        assert behind.head_manifest(repository, referrers_tag(digest)) is None
+
+
 def test_subscriber_received_every_step_event(report) -> None:  # type: ignore[no-untyped-def]
     for event in (
         "release.detected",
@@ -169,3 +198,62 @@ def test_every_aws_call_is_allowed_by_the_iam_policy_of_its_caller(stack: LocalS
         callers=E2E_CALLERS,
     )
     assert list(approver_requests(stack.runtime.invocations))  # the CLI's approval went through the URL
+
+
+def _signed(stack: LocalStack, method: str, path: str, body: dict[str, object]) -> httpx.Response:
+    """A request to the approvers' endpoint signed as the CLI signs it, by the demo's approver."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = stack.state.approvals_url + path
+    data = json.dumps(body).encode()
+    request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
+    identity = stack.approver
+    SigV4Auth(Credentials(identity.access_key, identity.secret_key), "lambda", "us-east-1").add_auth(request)
+    return httpx.request(method, url, content=data, headers=dict(request.headers.items()))
+
+
+def test_a_second_record_of_the_same_images_through_ecr_immutable_tags(stack: LocalStack, report) -> None:  # type: ignore[no-untyped-def]
+    """Through the ECR front (immutable tags, referrers API): 1-20-2 promoted, then prod rolled back to 1-20-1.
+    The rollback's record is the second referrer of 1-20-1's indexes; listed by the API, no tag moved."""
+    from eksd_adopt.images.client import RegistryClient
+    from eksd_adopt.images.referrers import ListedBy, list_referrers, referrers_tag
+    from eksd_adopt.ledger import ReleaseStatus
+    from eksd_adopt.local.ecrfront import LOCAL_CREDENTIALS
+    from eksd_adopt.local.explore import announce, publish_release
+
+    ledger = stack.state.ledger()
+    release = publish_release(stack.state, number=2)
+    announce(stack.state, release)
+
+    def status(wanted: ReleaseStatus) -> bool:
+        record = ledger.get("1-20-2")
+        assert record is None or record.status not in (ReleaseStatus.FAILED, ReleaseStatus.REJECTED), record
+        return record is not None and record.status is wanted
+
+    stack.runtime.wait_until(lambda: status(ReleaseStatus.AWAITING_APPROVAL), timeout=240, what="1-20-2's gate")
+    decided = _signed(stack, "POST", "/decisions", {"release_id": "1-20-2", "stage": "prod", "decision": "approve"})
+    assert decided.status_code == 200, decided.text
+    stack.runtime.wait_until(lambda: status(ReleaseStatus.PROMOTED), timeout=240, what="1-20-2's promotion")
+
+    rolled = _signed(stack, "POST", "/rollbacks", {"stage": "prod", "channel": "1-20", "to": 1})
+    assert rolled.status_code == 200, rolled.text
+    s3 = stack.runtime.client("s3")
+    listed = s3.list_objects_v2(Bucket=stack.runtime.bucket, Prefix="eksd/prod/kubernetes-1-20/kubernetes-1-20-eks-1.")
+    kinds = sorted(o["Key"].split(".")[-4] for o in listed["Contents"] if o["Key"].endswith(".intoto.jsonl"))
+    assert kinds == ["promotion", "rollback"]
+    front = RegistryClient(stack.registry_url, credentials=LOCAL_CREDENTIALS)
+    behind = RegistryClient(stack.private_registry.url)
+    pointer = json.loads(stack.runtime.client("ssm").get_parameter(Name="/eksd-adopt/prod/1-20")["Parameter"]["Value"])
+    assert pointer["release_id"] == "1-20-1"
+    manifest = yaml.safe_load(
+        s3.get_object(Bucket=stack.runtime.bucket, Key=pointer["manifest_location"].split("/", 3)[3])["Body"].read()
+    )
+    uris = [a["image"]["uri"] for c in manifest["status"]["components"] for a in c["assets"] if a["type"] == "Image"]
+    for uri in uris:
+        repository, _, digest = uri.split("/", 1)[1].partition("@")
+        found, listed_by = list_referrers(front, repository, digest)
+        records = [(r.annotations["dev.eksd-adopt.release-id"], r.annotations["dev.eksd-adopt.kind"]) for r in found]
+        assert listed_by is ListedBy.API and ("1-20-1", "promotion") in records and ("1-20-1", "rollback") in records
+        assert behind.head_manifest(repository, referrers_tag(digest)) is None

@@ -10,8 +10,10 @@ from eksd_adopt.attestation.errors import AttestationError
 from eksd_adopt.attestation.registry import RegistryReferrers
 from eksd_adopt.attestation.statement import AdoptedImage, AdoptionStatement, RecordKind
 from eksd_adopt.images.client import RegistryClient
+from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.images.media import sha256_digest
 from eksd_adopt.images.referrers import EMPTY_MEDIA_TYPE, ListedBy, list_referrers, referrers_tag
+from eksd_adopt.local.ecrfront import LOCAL_CREDENTIALS, EcrFront
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.local.registry import LocalRegistry
 from eksd_adopt.retry import RetryPolicy
@@ -21,7 +23,9 @@ DSSE = "application/vnd.dsse.envelope.v1+json"
 FAST = RetryPolicy(attempts=2, initial_backoff=0.01, max_backoff=0.02)
 
 
-def _statement(registry: LocalRegistry, repository: str, digest: str, **changes: object) -> AdoptionStatement:
+def _statement(
+    registry: LocalRegistry | EcrFront, repository: str, digest: str, **changes: object
+) -> AdoptionStatement:
     image = AdoptedImage(
         component="kubernetes",
         asset="pause-image",
@@ -90,3 +94,41 @@ def test_the_recorded_at_annotation_is_the_records_time(private: LocalRegistry, 
     (attached,) = attach_record(RegistryReferrers(RegistryClient(private.url)), private.host, statement, b"{}")
     annotations = RegistryClient(private.url).get_manifest(repository, attached.referrer).document["annotations"]
     assert annotations["org.opencontainers.image.created"] == RECORDED_AT.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.reliability(
+    area="attestation",
+    fault="a second record (a rollback's, another promotion's) attached to the same image in ECR, whose tags are immutable",
+    expected="listed by the referrers API (OCI-Subject), no sha256-<hex> tag; through the tag schema the second fails",
+)
+@pytest.mark.parametrize("api", [True, False], ids=["referrers-api", "tag-schema"])
+def test_a_second_record_of_the_same_image_in_ecr(
+    private: LocalRegistry, name: str, api: bool, observed: object
+) -> None:
+    """ECR answers OCI-Subject and serves the referrers API, and its repositories have immutable tags (both
+    reproduced by the ECR front). The tag schema's index must be rewritten under the same tag for each new
+    referrer: ECR refuses that (TAG_INVALID), so only the API path lets a stage hold a second record."""
+    repository = f"eksd/prod/{name}"
+    digest = publish_image(private.url, repository, "v1", seed=name)
+    with EcrFront(private.url, referrers_api=api) as ecr:
+        client = RegistryClient(ecr.url, credentials=LOCAL_CREDENTIALS, retry=FAST)
+        target = RegistryReferrers(client)
+        signer = LocalSigner()
+        statements = [
+            _statement(ecr, repository, digest),
+            _statement(ecr, repository, digest, kind=RecordKind.ROLLBACK),
+        ]
+        attached = attach_record(target, ecr.host, statements[0], dsse.sign(statements[0].payload(), signer).to_json())
+        if not api:
+            assert [a.listed_by for a in attached] == [ListedBy.TAG_SCHEMA.value]
+            with pytest.raises(RegistryError, match="immutable"):
+                attach_record(target, ecr.host, statements[1], dsse.sign(statements[1].payload(), signer).to_json())
+            observed("tag schema: the second record is refused (TAG_INVALID)")  # type: ignore[operator]
+            return
+        attach_record(target, ecr.host, statements[1], dsse.sign(statements[1].payload(), signer).to_json())
+        found, listed_by = list_referrers(client, repository, digest)
+        assert listed_by is ListedBy.API
+        assert sorted(r.annotations["dev.eksd-adopt.kind"] for r in found) == ["promotion", "rollback"]
+        assert client.head_manifest(repository, referrers_tag(digest)) is None  # no tag was written
+        assert any(r.note == "referrers API" for r in ecr.requests)
+    observed("referrers API: both records listed, no referrers tag")  # type: ignore[operator]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from eksd_adopt.approvals import api as routes
 from eksd_adopt.events import InMemoryPublisher
 from eksd_adopt.findings import FindingsRule, Severity, required_acknowledgments
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
@@ -22,7 +23,7 @@ HIGH = "CVE-2099-0001"
 
 
 def _module() -> ModuleType:
-    return load_handler("approvals_api")  # a fresh module: each test patches its own wiring
+    return load_handler("approvals_api")
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Any:
         ledger=lambda s: ledger,
         publisher=lambda s: InMemoryPublisher(),
     )
-    monkeypatch.setattr(module, "wiring", fakes)
+    monkeypatch.setattr(routes, "wiring", fakes)  # the routes' module, shared by every load of the handler
     return SimpleNamespace(module=module, approvals=approvals)
 
 

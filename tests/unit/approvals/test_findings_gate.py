@@ -160,7 +160,7 @@ def _open(pointers: FakePointers, documents: Documents, rule: StageRule = RULE) 
             tests={"smoke": {"ok": True}, "team": {"configured": False}},
             findings=ref,
         ),
-        rule,
+        {"prod": rule},
         approvals=approvals,
         pointers=pointers,
         store=documents,

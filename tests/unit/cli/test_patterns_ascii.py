@@ -6,7 +6,6 @@ import pytest
 from pydantic import ValidationError
 
 from eksd_adopt.cli.approvals import url_region
-from eksd_adopt.local.lambdas import load_handler
 
 
 @pytest.mark.parametrize(
@@ -22,7 +21,8 @@ def test_the_region_is_read_from_the_host_alone(url: str, region: str | None) ->
 
 
 def test_the_rollback_api_refuses_a_channel_with_non_ascii_digits() -> None:
-    body = load_handler("approvals_api").RollbackBody
+    from eksd_adopt.approvals.api import RollbackBody as body
+
     assert body.model_validate({"stage": "prod", "channel": "1-30", "to": 3}).channel == "1-30"
     with pytest.raises(ValidationError):
         body.model_validate({"stage": "prod", "channel": "1-3\u0660", "to": 3})

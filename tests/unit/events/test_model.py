@@ -172,7 +172,7 @@ def test_published_json_has_every_common_field_and_utc_time() -> None:
         "detail",
     }
     assert body["occurred_at"] == "2025-01-02T03:04:05Z"
-    assert body["detail"] == {"images": None, "archives": None, "bytes": None, "parameter": None}
+    assert body["detail"] == {"images": None, "archives": None, "bytes": None, "parameter": None, "record_key": None}
 
 
 def test_message_attributes_carry_the_four_filter_keys() -> None:

@@ -192,8 +192,14 @@ def test_the_state_after_verify_names_the_plan_and_the_images_and_nothing_else()
     artifacts = FakeArtifacts({("eksd/staging/eks-distro/kubernetes/pause", "v1-eks-1-20-9"): DIGEST})
     staged = verify(copy_plan, artifacts, store).staged
     release = {"release_id": "1-20-9", "channel": "1-20", "number": 9}
+    evidence = {
+        "recorded_at": "2026-03-04T05:06:07.123Z",
+        "execution": "arn:aws:states:us-east-1:123456789012:execution:eksd-adopt-release:adopt-1-20-9",
+        "verification": {"ok": True},
+        "tests": {"smoke": {"ok": True}},
+    }
     state = PromotionState.model_validate(
-        {"release": release, "plan": store_plan(copy_plan, store), "staged": staged, "stage": "prod"}
+        {"release": release, "plan": store_plan(copy_plan, store), "staged": staged, "stage": "prod", **evidence}
     )
     assert state.copy_plan(store) == copy_plan
     assert [i.digest for i in state.staged_images(store)] == [DIGEST]
@@ -203,4 +209,4 @@ def test_the_state_after_verify_names_the_plan_and_the_images_and_nothing_else()
     with pytest.raises(ValidationError, match="jobs"):  # the jobs never travel in the state
         AdoptionState.model_validate({"release": release, "plan": state.plan, "jobs": []})
     with pytest.raises(ValidationError, match="staged"):
-        PromotionState.model_validate({"release": release, "plan": state.plan, "stage": "prod"})
+        PromotionState.model_validate({"release": release, "plan": state.plan, "stage": "prod", **evidence})

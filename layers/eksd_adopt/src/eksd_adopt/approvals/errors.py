@@ -17,6 +17,10 @@ class ApprovalStateError(ApprovalError):
     """No pending gate for that release and stage, or this approver has already voted."""
 
 
+class StageNotConfiguredError(ApprovalError):
+    """A gate was opened for a stage no rule names (STAGE_RULES): nobody could ever approve it."""
+
+
 class ApprovalsReadError(EksdAdoptError):
     """The approvals table could not be read."""
 

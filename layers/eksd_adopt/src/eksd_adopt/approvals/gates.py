@@ -8,7 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from eksd_adopt.approvals.errors import ApprovalNotFoundError, ApprovalStateError, NotAnApproverError
+from eksd_adopt.approvals.errors import (
+    ApprovalNotFoundError,
+    ApprovalStateError,
+    NotAnApproverError,
+    StageNotConfiguredError,
+)
 from eksd_adopt.approvals.models import ApprovalRequest, ApprovalStatus, ApprovalVote, StageRule
 from eksd_adopt.approvals.ports import ApprovalStore, ApproverNotifier, TaskCallbacks
 from eksd_adopt.approvals.principals import principal_matches
@@ -151,7 +156,7 @@ def render_summary(
 
 def request_approval(
     gate: GateRequest,
-    rule: StageRule,
+    rules: Mapping[str, StageRule],
     *,
     approvals: ApprovalStore,
     pointers: ReleasePointers,
@@ -163,6 +168,9 @@ def request_approval(
     now: datetime | None = None,
 ) -> ApprovalRequest:
     """Store the gate (token never leaves the table), tell the approvers what changes, and wait."""
+    rule = rules.get(gate.stage)
+    if rule is None:
+        raise StageNotConfiguredError(f"stage {gate.stage!r} has no approvers configured (STAGE_RULES)")
     release, now = gate.release, now or utcnow()
     diff = diff_against_stage(release, gate.stage, gate.staged_manifest_location, pointers=pointers, store=store)
     findings = (

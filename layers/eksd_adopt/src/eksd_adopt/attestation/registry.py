@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from eksd_adopt.images.client import RegistryClient
 from eksd_adopt.images.media import Descriptor, Manifest
-from eksd_adopt.images.referrers import attach
 
 
 class RegistryDigests:
@@ -33,4 +32,7 @@ class RegistryReferrers:
         return self.client.get_manifest(repository, digest).descriptor()
 
     def attach(self, repository: str, manifest: Manifest, blobs: dict[str, bytes], subject: Descriptor) -> str:
+        # Loaded here: verify reads digests through this module and needs none of the referrers code.
+        from eksd_adopt.images.referrers import attach
+
         return attach(self.client, repository, manifest, blobs, subject).value

@@ -35,6 +35,7 @@ PHASES = {
     "verify": "verify, smoke tests, approval gate",
     "approve": "approve with `eksd-adopt approve`",
     "promote": "promote to prod",
+    "record": "verify the signed record",
 }
 
 demo_app = typer.Typer(
@@ -201,6 +202,11 @@ def render_summary(result: DemoReport) -> RenderableType:
             "pointer",
             f"/eksd-adopt/{result.state.stage}/{result.state.channel} → {pointer.get('release_id')} "
             f"({pointer.get('manifest_location')})",
+        )
+    if result.record is not None:
+        facts.add_row(
+            "record",
+            f"{result.record.key}: `eksd-adopt verify` {result.record.verify}; openssl recipe {result.record.openssl}",
         )
     events = ", ".join(f"{name} x{count}" if count > 1 else name for name, count in sorted(result.events.items()))
     facts.add_row("events", f"to the subscriber queue: {events or 'none'}")

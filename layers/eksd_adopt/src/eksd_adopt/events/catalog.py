@@ -58,12 +58,22 @@ _EXAMPLES: dict[EventType, tuple[str | None, str | None, dict[str, object]]] = {
     EventType.PROMOTED: (
         "prod",
         _PROD,
-        {"images": 17, "archives": 45, "bytes": 2351720448, "parameter": "/eksd-adopt/prod/1-30"},
+        {
+            "images": 17,
+            "archives": 45,
+            "bytes": 2351720448,
+            "parameter": "/eksd-adopt/prod/1-30",
+            "record_key": "eksd/prod/kubernetes-1-30/kubernetes-1-30-eks-58.promotion.20250603T140712Z.intoto.jsonl",
+        },
     ),
     EventType.ROLLED_BACK: (
         "prod",
         f"{_BUCKET}/eksd/prod/kubernetes-1-30/kubernetes-1-30-eks-57.yaml",
-        {"from_release_id": "1-30-58", "by": _APPROVER},
+        {
+            "from_release_id": "1-30-58",
+            "by": _APPROVER,
+            "record_key": "eksd/prod/kubernetes-1-30/kubernetes-1-30-eks-57.rollback.20250603T140712Z.intoto.jsonl",
+        },
     ),
     EventType.FAILED: (
         "staging",

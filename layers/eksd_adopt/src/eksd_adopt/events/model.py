@@ -137,11 +137,19 @@ class PromotedDetail(EventDetail):
     archives: int | None = Field(default=None, ge=0, description="Archives promoted into the stage.")
     bytes: int | None = Field(default=None, ge=0, description="Bytes the promoted release holds, when known.")
     parameter: str | None = Field(default=None, description="SSM parameter now pointing at this release.")
+    record_key: str | None = Field(
+        default=None,
+        description="Object key of the signed adoption record (DSSE, in-toto) in the artifacts bucket; "
+        "see docs/attestation.md.",
+    )
 
 
 class RolledBackDetail(EventDetail):
     from_release_id: str = Field(description="The release the stage pointed at before the rollback.")
     by: str = Field(description="Principal ARN of whoever rolled back.")
+    record_key: str | None = Field(
+        default=None, description="Object key of the rollback's signed adoption record in the artifacts bucket."
+    )
 
 
 class FailedDetail(EventDetail):

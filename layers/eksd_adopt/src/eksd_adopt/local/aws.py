@@ -47,6 +47,7 @@ from eksd_adopt.images.settings import MirrorImageSettings
 from eksd_adopt.ledger.dynamodb import create_ledger_table
 from eksd_adopt.local.checkout import workflow_definition
 from eksd_adopt.local.httpserver import LoopbackHTTPServer
+from eksd_adopt.local.kms import enforce_kms_message_types
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.s3conditional import atomic_conditional_puts
 from eksd_adopt.local.scanner import FakeScanner
@@ -145,6 +146,8 @@ class LocalAws:
         self.events_topic_arn = ""
         self.approvers_topic_arn = ""
         self.state_machine_arn = ""
+        self.attestation_key_arn = ""  # the adoption records' ECC signing key (the stack's AttestationSigningKey)
+        self._undo_kms: Callable[[], None] | None = None
         self._server: Any = None
         self._endpoint: LoopbackHTTPServer | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -186,6 +189,7 @@ class LocalAws:
         self._patch_lambda_invoke()
         self._undo_quota = enforce_state_payload_quota()
         self._undo_s3 = atomic_conditional_puts()
+        self._undo_kms = enforce_kms_message_types()  # Sign's MessageType as KMS does (eksd_adopt.local.kms)
         self._apply_env(
             {
                 # moto's Step Functions interpreter calls Lambda at localhost:$MOTO_PORT.
@@ -221,6 +225,9 @@ class LocalAws:
         if self._undo_s3 is not None:
             self._undo_s3()
             self._undo_s3 = None
+        if self._undo_kms is not None:
+            self._undo_kms()
+            self._undo_kms = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -269,6 +276,8 @@ class LocalAws:
             target_registry_url=s.target_registry_url,
             target_registry_auth="none",
             ecr_control_plane=False,
+            attestation_key_arn=self.attestation_key_arn,
+            promote_function=function_arn(FUNCTION_SUBSTITUTIONS["PromoteFunctionArn"]),
         ) | MirrorImageSettings.to_env(endpoints=s.endpoints, concurrency=s.mirror_concurrency)
         # The in-memory scanner answers at once; a seeded IN_PROGRESS settles within a few rounds.
         env |= FindingsScanSettings.to_env(wait_seconds=2, interval_seconds=0.1)
@@ -294,6 +303,9 @@ class LocalAws:
         sns = self.client("sns")
         self.events_topic_arn = sns.create_topic(Name="eksd-adopt-release-events")["TopicArn"]
         self.approvers_topic_arn = sns.create_topic(Name="eksd-adopt-approvers")["TopicArn"]
+        self.attestation_key_arn = self.client("kms").create_key(
+            KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="eksd-adopt adoption records"
+        )["KeyMetadata"]["Arn"]
         self.state_machine_arn = self.create_state_machine(STATE_MACHINE_NAME)
 
     def create_state_machine(self, name: str, **overrides: str) -> str:

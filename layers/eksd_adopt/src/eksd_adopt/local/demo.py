@@ -28,9 +28,11 @@ from typing import Any
 
 import httpx
 
+from eksd_adopt.attestation.record import records_prefix
 from eksd_adopt.ledger.model import ReleaseRecord, ReleaseStatus
 from eksd_adopt.local.aws import ACCOUNT, REGION, LocalAws, RuntimeSettings, function_arn
 from eksd_adopt.local.cdn import LocalCdn
+from eksd_adopt.local.checkout import checkout
 from eksd_adopt.local.ecrfront import EcrFront
 from eksd_adopt.local.eventsource import SqsEventSource
 from eksd_adopt.local.explore import DemoError, DemoIdentity, DemoState, announce, publish_release
@@ -136,6 +138,16 @@ class DemoReport:
     notification_to_promoted: float | None
     state: DemoState
     approval_view: str = ""  # `eksd-adopt approvals show` of the gate, as the approver read it
+    record: RecordCheck | None = None
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """The promotion's signed record, checked by ``eksd-adopt verify`` and by the documented openssl recipe."""
+
+    key: str
+    verify: str  # eksd-adopt verify's verdict line
+    openssl: str  # what openssl dgst -verify printed
 
 
 @dataclass
@@ -153,6 +165,7 @@ class LocalStack:
     intake_source: SqsEventSource
     tally: AdoptionTally
     state: DemoState
+    registry_url: str = ""  # the private registry as the functions reach it (the ECR front): records name it
 
     @property
     def approver(self) -> DemoIdentity:
@@ -249,6 +262,7 @@ def local_stack(
             source,
             tally,
             state,
+            registry_url=private_ecr.url,
         )
 
 
@@ -355,9 +369,11 @@ def run_adoption(
     follower.until_gate(release)
     approval_view = _show_with_cli(stack, release.release_id, stack.approver)
     promoted_after = None
+    record = None
     if approve:
         follower.approve_and_promote(release)
         promoted_after = time.monotonic() - announced
+        record = follower.verify_record(release)
     final = follower.ledger.get(release.release_id)
     assert final is not None
     images_ok, archives_ok = _check_independently(stack, release, promoted=approve)
@@ -373,6 +389,7 @@ def run_adoption(
         notification_to_promoted=promoted_after,
         state=stack.state,
         approval_view=approval_view,
+        record=record,
     )
 
 
@@ -453,6 +470,62 @@ class _Follower:
         _wait(lambda: self._status(release.release_id, {ReleaseStatus.PROMOTED}, "promote"), self.timeout, "promotion")
         self.progress("promote", STAGE, 1, 1)
         self._phase(f"approved by {self.stack.approver.name}, promoted", f"`eksd-adopt approve`, then {STAGE}")
+
+    def verify_record(self, release: PublishedRelease) -> RecordCheck:
+        """The stage's record, as a consumer checks it: ``eksd-adopt verify``, then openssl with no code of ours."""
+        self.progress("record", "eksd-adopt verify", 0, 2)
+        verdict = _verify_with_cli(self.stack, release.channel)
+        self.progress("record", "openssl recipe (docs/attestation.md)", 1, 2)
+        key, openssl = _verify_with_openssl(self.stack, release)
+        self.progress("record", openssl, 2, 2)
+        self._phase("signed record verified", f"`eksd-adopt verify`: {verdict}; openssl: {openssl}")
+        return RecordCheck(key=key, verify=verdict, openssl=openssl)
+
+
+def _verify_with_cli(stack: LocalStack, channel: str) -> str:
+    """``eksd-adopt verify`` as a consumer with read rights runs it (exit 0 verified, 1 a mismatch, 2 usage)."""
+    runtime = stack.runtime
+    args = ["verify", "--stage", STAGE, "--channel", channel, "--bucket", runtime.bucket]
+    args += ["--prefix", runtime.settings.prefix, "--registry", stack.registry_url, "--auth", "ecr"]
+    report = json.loads(_cli(stack, stack.approver, [*args, "--kms-key", runtime.attestation_key_arn, "--json"]))
+    return f"verified, {len(report['checks'])} checks ok"
+
+
+def openssl_recipe(doc: Path | None = None) -> str:
+    """The consumer's recipe exactly as docs/attestation.md shows it (tests/integration/attestation runs it too)."""
+    path = doc or checkout() / "docs" / "attestation.md"
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- openssl-recipe -->\n```sh\n", "\n```\n<!-- /openssl-recipe -->"
+    if start not in text or end not in text:
+        raise DemoError(f"{path.name} lost its openssl recipe block")
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def _verify_with_openssl(stack: LocalStack, release: PublishedRelease) -> tuple[str, str]:
+    """The record and the public key as a consumer downloads them, then the documented jq/base64/openssl lines."""
+    runtime = stack.runtime
+    s3 = runtime.client("s3")
+    prefix = records_prefix(runtime.settings.prefix, STAGE, release.release_id)
+    listed = s3.list_objects_v2(Bucket=runtime.bucket, Prefix=prefix).get("Contents", [])
+    keys = sorted(o["Key"] for o in listed if o["Key"].endswith(".intoto.jsonl"))
+    if not keys:
+        raise DemoError(f"no signed record under s3://{runtime.bucket}/{prefix}")
+    folder = Path(stack.state.path).parent / "record"
+    folder.mkdir(exist_ok=True)
+    (folder / "record.intoto.jsonl").write_bytes(s3.get_object(Bucket=runtime.bucket, Key=keys[-1])["Body"].read())
+    public = f"{runtime.settings.prefix}/attestation/public-key.pem"
+    (folder / "pub.pem").write_bytes(s3.get_object(Bucket=runtime.bucket, Key=public)["Body"].read())
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", openssl_recipe()],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0 or "Verified OK" not in result.stdout:
+        raise DemoError(f"the openssl recipe did not verify {keys[-1]}: {result.stderr.strip() or result.stdout}")
+    return keys[-1], "Verified OK"
 
 
 def _cli(stack: LocalStack, identity: DemoIdentity, args: list[str]) -> str:

@@ -31,6 +31,15 @@ and checks the bytes) and reproduces each departure, with the public report it c
   in the '<repository>' repository and cannot be overwritten because the tag is immutable."
   (osscontainertools/kaniko#204, aws/containers-roadmap#862; the status is distribution's for
   TAG_INVALID); the same digest again is accepted.
+- **The OCI 1.1 referrers API** (ECR since June 2024: "Amazon ECR supports Open Container Initiative
+  Image and Distribution specification version 1.1",
+  https://aws.amazon.com/about-aws/whats-new/2024/06/amazon-ecr-oci-image-distribution-version-1-1/):
+  ``GET /v2/<name>/referrers/<digest>`` answers an OCI index of the manifests whose ``subject`` is that
+  digest (empty when none; filtered by ``artifactType`` with ``OCI-Filters-Applied``), and a manifest PUT
+  carrying a ``subject`` is answered with ``OCI-Subject: <subject digest>`` (distribution-spec v1.1,
+  "Pushing Manifests with Subject"; ECR sends it: sigstore/sigstore-js#1183). A client therefore keeps
+  no referrers tag (``sha256-<hex>``), which the immutable tags above would refuse to move for a second
+  referrer. docker-registry 2.8 behind has no such API (404): the front keeps the listing itself.
 
 Not reproduced (documented elsewhere or out of reach): blob GETs redirected to S3 (see
 :class:`~eksd_adopt.local.faultproxy.FaultProxy`'s ``redirect_blobs_to``), mounts refused between
@@ -83,6 +92,9 @@ _UPLOADS = re.compile(rf"/v2/(?P<repository>{_REPOSITORY})/blobs/uploads/(?P<ses
 _MANIFEST = re.compile(
     rf"/v2/(?P<repository>{_REPOSITORY})/manifests/(?P<reference>[A-Za-z0-9_.:-]{{1,128}})", re.ASCII
 )
+_REFERRERS = re.compile(rf"/v2/(?P<repository>{_REPOSITORY})/referrers/(?P<digest>sha256:[0-9a-f]{{64}})", re.ASCII)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
+_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _CONTENT_RANGE = re.compile(r"([0-9]{1,15})-([0-9]{1,15})", re.ASCII)
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,15}", re.ASCII)
 
@@ -125,7 +137,9 @@ class EcrFront:
     """``with EcrFront(registry.url) as ecr: ecr.url``: the registry at ``registry_url`` as ECR serves it.
 
     ``blob_mounting`` is the registry's ``BLOB_MOUNTING`` account setting (ECR's default: off);
-    ``location_on_patch`` False answers PATCHes without a ``Location`` (the client must keep its URL).
+    ``location_on_patch`` False answers PATCHes without a ``Location`` (the client must keep its URL);
+    ``referrers_api`` False answers as a registry without the referrers API (404, no ``OCI-Subject``), to
+    show what a client falling back to the tag schema meets against immutable tags.
     """
 
     def __init__(
@@ -135,6 +149,7 @@ class EcrFront:
         credentials: BasicCredentials = LOCAL_CREDENTIALS,
         blob_mounting: bool = False,
         location_on_patch: bool = True,
+        referrers_api: bool = True,
     ) -> None:
         parts = urlsplit(registry_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
@@ -144,11 +159,14 @@ class EcrFront:
         self.credentials = credentials
         self.blob_mounting = blob_mounting
         self.location_on_patch = location_on_patch
+        self.referrers_api = referrers_api
         self._sessions: dict[str, _Session] = {}
         self._requests: list[EcrRequest] = []
         self._patch_faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._tags_lock = threading.Lock()  # a tag check and its PUT are one step, as ECR's are
+        # (repository, subject digest) -> referrer descriptors, in push order: the referrers API's listing.
+        self._referrers: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._server: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -225,6 +243,36 @@ class EcrFront:
         with self._lock:
             self._sessions.pop(session_id, None)
 
+    def _add_referrer(self, repository: str, body: bytes, media_type: str) -> str | None:
+        """Keep a pushed manifest in its subject's listing; the subject's digest, or None without one."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return None
+        subject = document.get("subject") if isinstance(document, dict) else None
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            return None
+        entry: dict[str, Any] = {
+            "mediaType": document.get("mediaType") or media_type,
+            "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+        }
+        # The spec: the entry's artifactType is the manifest's, else its config's media type.
+        artifact_type = document.get("artifactType") or (document.get("config") or {}).get("mediaType")
+        if artifact_type:
+            entry["artifactType"] = artifact_type
+        if isinstance(document.get("annotations"), dict) and document["annotations"]:
+            entry["annotations"] = document["annotations"]
+        with self._lock:
+            self._referrers.setdefault((repository, digest), {})[entry["digest"]] = entry
+        return digest
+
+    def referrers(self, repository: str, subject: str, artifact_type: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            listed = list(self._referrers.get((repository, subject), {}).values())
+        return [e for e in listed if artifact_type is None or e.get("artifactType") == artifact_type]
+
 
 class _Server(LoopbackHTTPServer):
     request_queue_size = 64  # the copier opens many connections at once
@@ -298,10 +346,17 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
                 connection.close()  # a body cut short: the registry sees it end early and fails the request
                 raise
 
-        def _pass_through(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> None:
-            """The registry's answer to the client as it came (its own URLs made the front's)."""
+        def _pass_through(
+            self,
+            connection: http.client.HTTPConnection,
+            response: http.client.HTTPResponse,
+            extra: dict[str, str] | None = None,
+        ) -> None:
+            """The registry's answer to the client as it came (its own URLs made the front's), plus ``extra``."""
             try:
                 self.send_response(response.status)
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
                 for name, value in response.getheaders():
                     if name.lower() in _HOP_HEADERS:
                         continue
@@ -375,8 +430,13 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
                     self._in_session(uploads["repository"], session, length)
                     return
             manifest = _MANIFEST.fullmatch(path)
-            if manifest and self.command == "PUT" and not manifest["reference"].startswith("sha256:"):
-                self._put_tag(manifest["repository"], manifest["reference"], length)
+            if manifest and self.command == "PUT":
+                self._put_manifest(manifest["repository"], manifest["reference"], length)
+                return
+            referrers = _REFERRERS.fullmatch(path)
+            if referrers and self.command in ("GET", "HEAD") and front.referrers_api:
+                self._drain(length or 0)
+                self._list_referrers(referrers["repository"], referrers["digest"])
                 return
             self._forward(length)
 
@@ -521,12 +581,39 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
 
         # --- manifests --------------------------------------------------------------------------
 
-        def _put_tag(self, repository: str, tag: str, length: int | None) -> None:
+        def _put_manifest(self, repository: str, reference: str, length: int | None) -> None:
             if length is None or length > _MAX_MANIFEST:
                 self.close_connection = True
                 self._error(400, "MANIFEST_INVALID", "a manifest needs a Content-Length of at most 4 MiB")
                 return
             body = b"".join(self._body(length))
+            if reference.startswith("sha256:"):
+                connection, response = self._backend("PUT", self.path, body=body, length=length)
+                front._record("PUT", self.path, response.status)
+                self._pass_through(connection, response, self._subject_header(repository, body, response.status))
+                return
+            self._put_tag(repository, reference, body)
+
+        def _subject_header(self, repository: str, body: bytes, status: int) -> dict[str, str]:
+            """``OCI-Subject`` for a stored manifest with a subject (which the listing now names)."""
+            if status != 201 or not front.referrers_api:
+                return {}
+            subject = front._add_referrer(repository, body, self.headers.get("Content-Type") or "")
+            return {"OCI-Subject": subject} if subject else {}
+
+        def _list_referrers(self, repository: str, subject: str) -> None:
+            wanted = dict(parse_qsl(urlsplit(self.path).query)).get("artifactType")
+            index = {
+                "schemaVersion": 2,
+                "mediaType": _OCI_INDEX,
+                "manifests": front.referrers(repository, subject, wanted),
+            }
+            headers = {"Content-Type": _OCI_INDEX, **({"OCI-Filters-Applied": "artifactType"} if wanted else {})}
+            front._record(self.command, self.path, 200, "referrers API")
+            self._reply(200, headers, json.dumps(index).encode())
+
+        def _put_tag(self, repository: str, tag: str, body: bytes) -> None:
+            length = len(body)
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
             with front._tags_lock:
                 connection, response = self._backend(
@@ -547,7 +634,7 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
                     return
                 connection, response = self._backend("PUT", self.path, body=body, length=length)
                 front._record("PUT", self.path, response.status, "same digest" if existing else "")
-                self._pass_through(connection, response)
+                self._pass_through(connection, response, self._subject_header(repository, body, response.status))
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

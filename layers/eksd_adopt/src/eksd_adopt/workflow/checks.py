@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -243,9 +244,10 @@ def record_tested(
     ledger: Ledger,
     publisher: EventPublisher,
 ) -> dict[str, Any]:
-    """Both test steps passed: the ledger says tested and the event carries both results."""
+    """Both test steps passed: the ledger says tested and the event carries both results. ``tested_at`` (the
+    state keeps it) is when the team's step was found passed: its completion time in the signed record."""
     ledger.update(release.release_id, status=ReleaseStatus.TESTED)
-    tests = {"smoke": smoke, "team": team}
+    tests = {"smoke": smoke, "team": team, "tested_at": datetime.now(UTC).isoformat()}
     emit(publisher, EventType.TESTED, release, smoke=smoke, team=team)
     return tests
 

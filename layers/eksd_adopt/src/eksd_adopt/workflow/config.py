@@ -23,6 +23,10 @@ class WorkflowSettings(TargetRegistrySettings):
     stage_rules: dict[str, StageRule] = Field(default_factory=dict, alias="STAGE_RULES")
     # Deployment-wide (context approverSessionRoles): roles whose sessions are distinct people, in every stage's rule.
     approver_session_roles: tuple[str, ...] = Field(default=(), alias="APPROVER_SESSION_ROLES")
+    # The adoption record's KMS signing key (the promotion function's alone) and, for the approvers'
+    # endpoint, the promotion function it asks to sign a rollback's record.
+    attestation_key_arn: str | None = Field(default=None, alias="ATTESTATION_KEY_ARN")
+    promote_function: str | None = Field(default=None, alias="PROMOTE_FUNCTION_NAME")
 
     @model_validator(mode="before")
     @classmethod

@@ -22,4 +22,5 @@ class SmokeTestFailedError(EksdAdoptError):
 
 
 class RollbackError(EksdAdoptError):
-    """The rollback target was never promoted in that stage, or the stage has no pointer."""
+    """The rollback target was never promoted in that stage, the stage has no pointer, or the rollback's signed
+    record could not be written (the pointer then stays where it is)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,13 +66,15 @@ class CheckReport(BaseModel):
         return not self.failures
 
     def summary(self) -> dict[str, object]:
-        """Small enough for the workflow state, events and the approvers' message."""
+        """Small enough for the workflow state, events and the approvers' message; ``completed_at`` goes
+        into the signed adoption record as when this step ran."""
         return {
             "name": self.name,
             "ok": self.ok,
             "checks": len(self.checks),
             "failed": len(self.failures),
             "failures": [c.model_dump() for c in self.failures[:20]],
+            "completed_at": datetime.now(UTC).isoformat(),
         }
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from eksd_adopt.approvals.errors import NotAnApproverError
 from eksd_adopt.approvals.models import ApprovalStatus, StageRule
 from eksd_adopt.approvals.ports import ApprovalStore
 from eksd_adopt.approvals.principals import principal_matches
+from eksd_adopt.attestation.errors import AttestationError
 from eksd_adopt.events import EventPublisher, EventType
 from eksd_adopt.ledger import Ledger, ReleaseStatus
 from eksd_adopt.ledger.model import utcnow
 from eksd_adopt.ledger.store import mark_promoted
+from eksd_adopt.observability import domain_logger
 from eksd_adopt.plan import CopyPlan
 from eksd_adopt.workflow.checks import StagedImage, write_stage_manifest
 from eksd_adopt.workflow.errors import RollbackError
@@ -23,8 +25,17 @@ from eksd_adopt.workflow.manifests import manifest_key, stage_key_of, stage_repo
 from eksd_adopt.workflow.models import ReleaseRef, StagePointer
 from eksd_adopt.workflow.ports import ArtifactPromoter, DocumentStore, ReleasePointers
 from eksd_adopt.workflow.publishing import emit
+from eksd_adopt.workflow.records import (
+    PromotionEvidence,
+    Recording,
+    RollbackRequest,
+    promotion_predicate,
+    rollback_predicate,
+    store_record,
+    stored_predicate,
+)
 
-logger = Logger(child=True)
+logger = domain_logger()
 
 
 class PromotionResult(BaseModel):
@@ -42,6 +53,16 @@ class PromotionResult(BaseModel):
     blobs_skipped: int = 0
     blobs_resent: int = 0
     bytes_resent: int = 0
+    record_key: str | None = None  # the signed adoption record, beside the stage's manifest
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """What promotion needs to write the signed record: the evidence from the state, the signer and the gate."""
+
+    evidence: PromotionEvidence
+    recording: Recording
+    approvals: ApprovalStore
 
 
 def parameter_name(stage: str, channel: str) -> str:
@@ -60,10 +81,13 @@ def promote(
     ledger: Ledger,
     publisher: EventPublisher,
     registry_host: str,
+    attestation: Attestation | None = None,
 ) -> PromotionResult:
-    """Copy by digest from staging into ``stage``, write its manifest, then point consumers at it.
+    """Copy by digest from staging into ``stage``, write its manifest and its signed record, then point
+    consumers at it (without ``attestation``, no record: the handler always passes one).
 
-    The pointer moves last, so a consumer never sees a release whose artifacts are not all in place.
+    The pointer moves last, so a consumer never sees a release whose artifacts are not all in place, nor
+    one without its record.
     """
     placed = [
         promoter.promote_image(
@@ -94,6 +118,11 @@ def promote(
         repository_of=lambda r: stage_repository_of(plan, r, stage),
         key_of=lambda k: stage_key_of(plan, k, stage),
     )
+    record_key = None
+    if attestation is not None:
+        record_key = _record_promotion(
+            attestation, release, plan, images, stage, store=store, pointers=pointers, location=location
+        )
     pointers.put(
         stage,
         StagePointer(
@@ -115,6 +144,7 @@ def promote(
         images=len(images),
         archives=len(plan.archives),
         parameter=parameter_name(stage, release.channel),
+        record_key=record_key,
     )
     return PromotionResult(
         stage=stage,
@@ -126,7 +156,50 @@ def promote(
         blobs_skipped=sum(p.skipped for p in placed),
         blobs_resent=resent,
         bytes_resent=sum(p.bytes_resent for p in placed),
+        record_key=record_key,
     )
+
+
+def _record_promotion(
+    attestation: Attestation,
+    release: ReleaseRef,
+    plan: CopyPlan,
+    images: list[StagedImage],
+    stage: str,
+    *,
+    store: DocumentStore,
+    pointers: ReleasePointers,
+    location: str,
+) -> str:
+    if release.manifest_location is None:
+        raise AttestationError(f"release {release.release_id}: the upstream manifest was not stored")
+    recording = attestation.recording
+    gate = attestation.approvals.get(release.release_id, stage)
+    current = pointers.get(stage, release.channel)
+    predicate = promotion_predicate(
+        release,
+        plan,
+        images,
+        stage,
+        evidence=attestation.evidence,
+        upstream_manifest=store.get(release.manifest_location),
+        stage_manifest_key=manifest_key(plan.prefix, stage, release.channel, release.number),
+        stage_manifest=store.get(location),
+        previous_release_id=current.release_id if current is not None else None,
+        approvals=gate.votes if gate is not None else [],
+        registry_host=recording.registry_host,
+    )
+    if current is not None and current.release_id == release.release_id:
+        # The pointer moved already: a retry after the record was written keeps that record's previous release.
+        earlier = stored_predicate(recording.bucket, recording.prefix, predicate)
+        if earlier is not None:
+            predicate = predicate.model_copy(update={"previous_release_id": earlier.previous_release_id})
+    recorded = store_record(recording, predicate)
+    logger.info(
+        "adoption record stored",
+        extra={"record": recorded.key, "written": recorded.created, "referrers": len(recorded.referrers)},
+    )
+    return recorded.key
 
 
 def rollback(
@@ -141,8 +214,13 @@ def rollback(
     store: DocumentStore,
     publisher: EventPublisher,
     prefix: str,
+    records: RollbackRecorder | None = None,
 ) -> StagePointer:
-    """Point ``stage`` back at an earlier release of ``channel`` that was promoted there (and only such a one)."""
+    """Point ``stage`` back at an earlier release of ``channel`` that was promoted there (and only such a one).
+
+    With ``records`` (the approvers' endpoint always passes it), the rollback's signed record is written
+    through the promotion function, the only signer, before the pointer moves.
+    """
     rule = rules.get(stage)
     if rule is None or not any(principal_matches(caller_arn, a) for a in rule.approvers):
         raise NotAnApproverError(f"{caller_arn} is not an approver of stage {stage}")
@@ -157,6 +235,17 @@ def rollback(
         raise RollbackError(f"stage {stage} already points at {release_id}")
     location = store.location(manifest_key(prefix, stage, channel, to_number))
     store.get(location)  # refuse to point consumers at a manifest that is not there
+    record_key = None
+    if records is not None:
+        record_key = records.record_rollback(
+            RollbackRequest(
+                stage=stage,
+                release_id=release_id,
+                from_release_id=current.release_id,
+                by=caller_arn,
+                requested_at=utcnow(),
+            )
+        )
     pointer = StagePointer(
         release_id=release_id,
         channel=channel,
@@ -177,8 +266,24 @@ def rollback(
         manifest_location=location,
         from_release_id=current.release_id,
         by=caller_arn,
+        record_key=record_key,
     )
     return pointer
+
+
+class RollbackRecorder(Protocol):
+    """Writes a rollback's signed record where the signing key may be used (the promotion function)."""
+
+    def record_rollback(self, request: RollbackRequest) -> str:
+        """Sign, store and attach the record; returns its key."""
+        ...
+
+
+def record_rollback(recording: Recording, request: RollbackRequest) -> str:
+    """The promotion function's side of a rollback: the record of going back to ``request.release_id``."""
+    recorded = store_record(recording, rollback_predicate(recording, request))
+    logger.info("rollback record stored", extra={"record": recorded.key, "written": recorded.created})
+    return recorded.key
 
 
 _OUTCOMES = {

@@ -4,6 +4,9 @@ Functions holds every state to 256 KiB): the jobs and the images are documents i
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.plan import CopyPlan
@@ -12,6 +15,7 @@ from eksd_adopt.workflow.errors import WorkflowInputError
 from eksd_adopt.workflow.models import ReleaseRef
 from eksd_adopt.workflow.plans import PlanRef, load_plan
 from eksd_adopt.workflow.ports import DocumentStore
+from eksd_adopt.workflow.records import PromotionEvidence
 
 
 class AdoptionState(BaseModel):
@@ -35,7 +39,17 @@ class AdoptionState(BaseModel):
 
 
 class PromotionState(AdoptionState):
-    """Promote's share of the state: a verified release and the stage it is promoted into."""
+    """Promote's share of the state: a verified release, the stage it is promoted into, and what the signed
+    adoption record needs from the state (the state's entry time, the execution, the checks' summaries)."""
 
     staged: StagedRef
     stage: str
+    recorded_at: datetime  # $$.State.EnteredTime: the same on each retry, so a retry writes the same record
+    execution: str  # $$.Execution.Id
+    verification: dict[str, Any]  # $.verify.verification
+    tests: dict[str, Any]  # $.tests: smoke, team, tested_at
+
+    def evidence(self) -> PromotionEvidence:
+        return PromotionEvidence(
+            recorded_at=self.recorded_at, execution=self.execution, verification=self.verification, tests=self.tests
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -16,9 +18,14 @@ from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.policy import UpstreamPolicy
 from eksd_adopt.settings import UpstreamAccessSettings
-from eksd_adopt.workflow.aws import SsmReleasePointers
+from eksd_adopt.workflow.aws import LambdaRollbackRecorder, SsmReleasePointers
 from eksd_adopt.workflow.config import WorkflowSettings
 from eksd_adopt.workflow.documents import BucketDocuments
+from eksd_adopt.workflow.records import Recording
+
+if TYPE_CHECKING:
+    from eksd_adopt.workflow.promotion import PromotionResult
+    from eksd_adopt.workflow.state import PromotionState
 
 
 def ledger(settings: WorkflowSettings) -> Ledger:
@@ -58,6 +65,29 @@ def notifier(settings: WorkflowSettings) -> SnsApproverNotifier:
     return SnsApproverNotifier(settings.require("approvers_topic_arn"))
 
 
+def recording(settings: WorkflowSettings) -> Recording:
+    """The adoption record's signer (KMS), bucket and registry: the promotion function's alone."""
+    from eksd_adopt.attestation.kms import KmsPublicKey, KmsSigner, kms_client
+    from eksd_adopt.attestation.registry import RegistryReferrers
+    from eksd_adopt.images.registry import connect_target
+
+    key_arn = settings.require("attestation_key_arn")
+    kms = kms_client()
+    return Recording(
+        bucket=_bucket(settings.bucket),
+        signer=KmsSigner(key_arn, client=kms),
+        public_key=cache(KmsPublicKey(key_arn, client=kms).load),
+        referrers=RegistryReferrers(connect_target(settings).client),
+        prefix=settings.prefix,
+        registry_host=settings.registry_host,
+    )
+
+
+def rollback_records(settings: WorkflowSettings) -> LambdaRollbackRecorder:
+    """A rollback's record, written by the promotion function (the approvers' endpoint may not sign)."""
+    return LambdaRollbackRecorder(settings.require("promote_function"))
+
+
 FETCH_TIMEOUT_SECONDS = 10.0
 
 
@@ -69,3 +99,26 @@ def upstream_manifests(env: Mapping[str, str]) -> Iterator[tuple[UpstreamPolicy,
     with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
         fetcher = DocumentFetcher(policy.manifest_hosts, access.endpoint_map, client=client)
         yield policy, lambda url, max_bytes: fetcher.fetch(url, max_bytes=max_bytes)
+
+
+def promote_state(settings: WorkflowSettings, state: PromotionState) -> PromotionResult:
+    """Promote the release ``state`` names into its stage with the production adapters."""
+    from eksd_adopt.workflow import artifacts
+    from eksd_adopt.workflow.promotion import Attestation, promote
+
+    store = documents(settings)
+    return promote(
+        state.release,
+        state.copy_plan(store),
+        state.staged_images(store),
+        state.stage,
+        promoter=artifacts.promoter(settings),
+        store=store,
+        pointers=pointers(settings),
+        ledger=ledger(settings),
+        publisher=publisher(settings),
+        registry_host=settings.registry_host,
+        attestation=Attestation(
+            evidence=state.evidence(), recording=recording(settings), approvals=approvals(settings)
+        ),
+    )
