@@ -1,5 +1,5 @@
-"""The environment every function that runs workflow use cases reads (``WorkflowSettings``): the workflow's steps
-and the approvers' endpoint, which rolls back and resumes gates."""
+"""The values the functions that run workflow use cases share (ledger, bucket, events, registry, approver session
+roles), spelled by the settings mixins; each function takes the part its own model reads (``select_env``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.images.settings import TargetRegistrySettings
+from eksd_adopt.workflow.config import ApprovalsSettings, DocumentsSettings, EventsSettings, LedgerSettings
 
 
 def registry_url(scope: Construct) -> str:
@@ -27,13 +28,11 @@ def workflow_environment(
     events_topic: sns.ITopic,
     approver_session_roles: tuple[str, ...],
 ) -> dict[str, str]:
-    return WorkflowSettings.to_env(
-        ledger_table=ledger_table.table_name,
-        bucket=bucket.bucket_name,
-        prefix=prefix.strip("/"),
-        events_topic_arn=events_topic.topic_arn,
-        target_registry_url=registry_url(scope),
-        target_registry_auth="ecr",
+    return {
+        **LedgerSettings.to_env(ledger_table=ledger_table.table_name),
+        **DocumentsSettings.to_env(bucket=bucket.bucket_name, prefix=prefix.strip("/")),
+        **EventsSettings.to_env(events_topic_arn=events_topic.topic_arn),
+        **TargetRegistrySettings.to_env(target_registry_url=registry_url(scope), target_registry_auth="ecr"),
         # Read with the stage rules by the gate and the decision endpoint: whose sessions count one by one.
-        approver_session_roles=approver_session_roles,
-    )
+        **ApprovalsSettings.to_env(approver_session_roles=approver_session_roles),
+    }

@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.approvals.api import app
 from eksd_adopt.observability import instrumented
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import ApprovalsApiSettings
 
 
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    app.append_context(settings=WorkflowSettings.from_env(os.environ))
+    app.append_context(settings=ApprovalsApiSettings.from_env(os.environ))
     return app.resolve(event, context)

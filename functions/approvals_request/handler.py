@@ -10,14 +10,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksd_adopt.approvals.gates import GateRequest, request_approval
 from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import RequestApprovalSettings
 
 logger = handler_logger()
 
 
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = WorkflowSettings.from_env(os.environ)
+    settings = RequestApprovalSettings.from_env(os.environ)
     gate = GateRequest.model_validate(event)
     logger.append_keys(release_id=gate.release.release_id, stage=gate.stage)
     request = request_approval(

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import PromoteSettings
 from eksd_adopt.workflow.promotion import record_rollback
 from eksd_adopt.workflow.records import RollbackInvocation
 from eksd_adopt.workflow.state import PromotionState
@@ -23,7 +23,7 @@ logger = handler_logger()
 
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = WorkflowSettings.from_env(os.environ)
+    settings = PromoteSettings.from_env(os.environ)
     if "rollback" in event:
         request = RollbackInvocation.model_validate(event).rollback
         logger.append_keys(release_id=request.release_id, stage=request.stage, by=request.by)

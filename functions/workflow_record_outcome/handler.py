@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import RecordOutcomeSettings
 from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome
 
 logger = handler_logger()
@@ -17,7 +17,7 @@ logger = handler_logger()
 
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    settings = WorkflowSettings.from_env(os.environ)
+    settings = RecordOutcomeSettings.from_env(os.environ)
     request = OutcomeRequest.model_validate(event)
     logger.append_keys(release_id=request.release.release_id, outcome=request.outcome)
     approvals = wiring.approvals(settings) if settings.approvals_table else None

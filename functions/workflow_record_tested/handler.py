@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.checks import record_tested
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import RecordTestedSettings
 from eksd_adopt.workflow.models import ReleaseRef
 
 logger = handler_logger()
@@ -25,7 +25,7 @@ class TestedEvent(BaseModel):
 
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = WorkflowSettings.from_env(os.environ)
+    settings = RecordTestedSettings.from_env(os.environ)
     request = TestedEvent.model_validate(event)
     logger.append_keys(release_id=request.release.release_id)
     return record_tested(

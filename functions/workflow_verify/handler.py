@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksd_adopt.observability import handler_logger, instrumented
 from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.checks import verify_staged
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import VerifySettings
 from eksd_adopt.workflow.state import AdoptionState
 
 logger = handler_logger()
@@ -18,7 +18,7 @@ logger = handler_logger()
 
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = WorkflowSettings.from_env(os.environ)
+    settings = VerifySettings.from_env(os.environ)
     state = AdoptionState.model_validate(event)
     logger.append_keys(release_id=state.release.release_id)
     store = wiring.documents(settings)

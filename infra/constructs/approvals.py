@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import ApprovalsApiSettings, ApprovalsSettings
 from infra.function_factory import FunctionFactory
 from infra.nag import acknowledge_scoped_wildcards
 from infra.workflow_environment import workflow_environment
@@ -112,7 +112,7 @@ class ApprovalGates(Construct):
             "ApprovalsApi",
             handler_dir="approvals_api",
             description="Approvers' endpoint: list gates, approve/reject (caller from the SigV4 signature), roll back",
-            environment={**workflow_settings, **self.environment()},
+            environment=ApprovalsApiSettings.select_env({**workflow_settings, **self.environment()}),
         )
         self.table.grant_read_write_data(self.decision_function)
         ledger_table.grant_read_write_data(self.decision_function)
@@ -173,7 +173,7 @@ class ApprovalGates(Construct):
 
     def environment(self) -> dict[str, str]:
         """What the gate-opening step needs to reach the table and the topic."""
-        return WorkflowSettings.to_env(
+        return ApprovalsSettings.to_env(
             approvals_table=self.table.table_name,
             approvers_topic_arn=self.topic.topic_arn,
             stage_rules=self.stage_rules,

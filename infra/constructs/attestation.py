@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import PromoteSettings
 
 # KMS: "Automatic key rotation is not supported on asymmetric KMS keys"; a new key (and a new public key
 # for verifiers) is the way to rotate. https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
@@ -96,7 +96,7 @@ class AdoptionRecordSigning(Construct):
         )
         function.add_to_role_policy(iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[self.key.key_arn]))
         if isinstance(function, lambda_.Function):
-            for name, value in WorkflowSettings.to_env(attestation_key_arn=self.key.key_arn).items():
+            for name, value in PromoteSettings.to_env(attestation_key_arn=self.key.key_arn).items():
                 function.add_environment(name, value)
 
     def _wildcards(self, stages: tuple[str, ...], bucket: s3.IBucket) -> list[str]:

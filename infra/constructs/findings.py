@@ -50,7 +50,9 @@ class FindingsScan(Construct):
             description="Read the registry's scan of every staged platform image, store the findings document",
             timeout=TIMEOUT,
             memory_size=512,
-            environment={**environment, **FindingsScanSettings.to_env(wait_seconds=WAIT_SECONDS)},
+            environment=FindingsScanSettings.select_env(
+                {**environment, **FindingsScanSettings.to_env(wait_seconds=WAIT_SECONDS)}
+            ),
         )
         self._grant_registry()
         self._grant_documents(bucket)

@@ -16,7 +16,17 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.settings import EnvSettings
+from eksd_adopt.workflow.config import (
+    ApprovalsApiSettings,
+    PromoteSettings,
+    RecordOutcomeSettings,
+    RecordTestedSettings,
+    RequestApprovalSettings,
+    SmokeTestSettings,
+    ValidateSettings,
+    VerifySettings,
+)
 from eksd_adopt.workflow.definition import FUNCTION_SUBSTITUTIONS, STATE_MACHINE_NAME
 from infra.constants import WORKFLOWS_DIR
 from infra.constructs.approvals import ApprovalGates
@@ -69,16 +79,21 @@ def execution_timeout(stages: int, approval_timeout: cdk.Duration, team_test_tim
     return cdk.Duration.seconds(seconds)
 
 
-# The step functions this construct creates: functions/<dir> -> (construct id, description). Which ASL
-# substitution names each is the domain's table (FUNCTION_SUBSTITUTIONS), shared with the local runtime.
-STEPS: dict[str, tuple[str, str]] = {
-    "workflow_validate": ("ValidateRelease", "Validate a manifest, store it, plan the jobs"),
-    "workflow_verify": ("VerifyRelease", "Re-check the staged copy, write the staged manifest"),
-    "workflow_smoke_test": ("SmokeTestRelease", "Built-in smoke tests on the staged copy"),
-    "workflow_record_tested": ("RecordTested", "Record that the staged copy passed its tests"),
-    "approvals_request": ("RequestApproval", "Open a stage's approval gate"),
-    "workflow_promote": ("PromoteRelease", "Promote by digest into a stage, move its pointer"),
-    "workflow_record_outcome": ("RecordOutcome", "Record a failed, rejected or expired adoption"),
+# The step functions this construct creates: functions/<dir> -> (construct id, description, the settings model
+# its handler reads, which picks its environment). Which ASL substitution names each is the domain's table
+# (FUNCTION_SUBSTITUTIONS), shared with the local runtime.
+STEPS: dict[str, tuple[str, str, type[EnvSettings]]] = {
+    "workflow_validate": ("ValidateRelease", "Validate a manifest, store it, plan the jobs", ValidateSettings),
+    "workflow_verify": ("VerifyRelease", "Re-check the staged copy, write the staged manifest", VerifySettings),
+    "workflow_smoke_test": ("SmokeTestRelease", "Built-in smoke tests on the staged copy", SmokeTestSettings),
+    "workflow_record_tested": ("RecordTested", "Record that the staged copy passed its tests", RecordTestedSettings),
+    "approvals_request": ("RequestApproval", "Open a stage's approval gate", RequestApprovalSettings),
+    "workflow_promote": ("PromoteRelease", "Promote by digest into a stage, move its pointer", PromoteSettings),
+    "workflow_record_outcome": (
+        "RecordOutcome",
+        "Record a failed, rejected or expired adoption",
+        RecordOutcomeSettings,
+    ),
 }
 
 
@@ -124,12 +139,11 @@ class AdoptionWorkflow(Construct):
                 description=description,
                 timeout=cdk.Duration.minutes(5),
                 memory_size=512,
-                environment={
-                    **self.environment,
-                    **(approvals.environment() if directory == "approvals_request" else {}),
-                },
+                environment=settings.select_env(
+                    {**self.environment, **(approvals.environment() if directory == "approvals_request" else {})}
+                ),
             )
-            for directory, (cid, description) in STEPS.items()
+            for directory, (cid, description, settings) in STEPS.items()
         }
         self._grant_steps(ledger_table, bucket, events_topic, approvals, images)
         self.key = self._build_key()
@@ -200,7 +214,7 @@ class AdoptionWorkflow(Construct):
         approvers' endpoint) may invoke it, and knows its name."""
         promote = self.steps["PromoteFunctionArn"]
         promote.grant_invoke(function)
-        for name, value in WorkflowSettings.to_env(promote_function=promote.function_name).items():
+        for name, value in ApprovalsApiSettings.to_env(promote_function=promote.function_name).items():
             function.add_environment(name, value)
 
     def grant_task_response(self, grantee: iam.IGrantable) -> None:
@@ -398,7 +412,7 @@ class AdoptionWorkflow(Construct):
             images.grant_pull(s[key], f"{self.prefix}/staging/*")
         # Promotion reads staging and creates, pushes and mounts into every stage's repositories.
         images.grant_registry(s["PromoteFunctionArn"], f"{self.prefix}/*/*", create=True)
-        for name, value in WorkflowSettings.to_env(ecr_control_plane=True, ecr_kms_key_arn=images.key.key_arn).items():
+        for name, value in PromoteSettings.to_env(ecr_control_plane=True, ecr_kms_key_arn=images.key.key_arn).items():
             s["PromoteFunctionArn"].add_environment(name, value)
         parameters = cdk.Stack.of(self).format_arn(service="ssm", resource="parameter", resource_name="eksd-adopt/*")
         s["RequestApprovalFunctionArn"].add_to_role_policy(
@@ -412,8 +426,9 @@ class AdoptionWorkflow(Construct):
         # The signed record names the gate's approvals (and the findings each approver accepted).
         approvals.table.grant_read_data(s["PromoteFunctionArn"])
         approvals.topic.grant_publish(s["RequestApprovalFunctionArn"])
-        for name, value in WorkflowSettings.to_env(approvals_table=approvals.table.table_name).items():
+        for name, value in RecordOutcomeSettings.to_env(approvals_table=approvals.table.table_name).items():
             s["RecordOutcomeFunctionArn"].add_environment(name, value)
+        for name, value in PromoteSettings.to_env(approvals_table=approvals.table.table_name).items():
             s["PromoteFunctionArn"].add_environment(name, value)
 
     def _grant_team_test(self, arn: str) -> None:

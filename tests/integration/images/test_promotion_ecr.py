@@ -19,7 +19,7 @@ from eksd_adopt.images.copier import MIB
 from eksd_adopt.images.registry import connect_target
 from eksd_adopt.local.images import publish_image
 from eksd_adopt.workflow.artifacts import RegistryImages
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import PromoteSettings
 from eksd_adopt.workflow.ports import BlobsPlaced
 from tests.integration.images.conftest import Target
 
@@ -36,7 +36,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_promotion_creates_the_stage_repository_then_mounts_or_resends(target: Target, name: str, aws: None) -> None:
     staging, prod = f"eksd/staging/{name}", f"eksd/prod/{name}"
     digest = publish_image(target.registry.url, staging, "v1", layer_sizes=(1024, 6 * MIB), seed=name)
-    settings = WorkflowSettings.model_validate(
+    settings = PromoteSettings.model_validate(
         {
             "LEDGER_TABLE": "l",
             "ARCHIVE_BUCKET": "b",

@@ -14,7 +14,7 @@ from eksd_adopt.approvals.gates import decide
 from eksd_adopt.approvals.models import ApprovalStatus, StageRule
 from eksd_adopt.approvals.principals import counted_as, principal_matches
 from eksd_adopt.events import InMemoryPublisher
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import ApprovalsSettings
 from tests.unit.approvals.fakes import BOB, ROLE, FakeApprovals, FakeCallbacks, gate
 
 ALICE = "arn:aws:sts::111122223333:assumed-role/Approvers/alice"
@@ -99,8 +99,8 @@ def test_the_deployment_wide_session_roles_reach_every_stage_rule() -> None:
         ),
         "APPROVER_SESSION_ROLES": f" {SSO_ROLE} ,",
     }
-    rules = WorkflowSettings.from_env(env).stage_rules
+    rules = ApprovalsSettings.from_env(env).stage_rules
     assert rules["prod"].distinct_session_roles == (SSO_ROLE,) and rules["dr"].distinct_session_roles == (SSO_ROLE,)
-    assert WorkflowSettings.from_env({**env, "APPROVER_SESSION_ROLES": ""}).stage_rules["prod"].counted_as(
+    assert ApprovalsSettings.from_env({**env, "APPROVER_SESSION_ROLES": ""}).stage_rules["prod"].counted_as(
         SSO_ALICE
     ) == ("arn:aws:iam::111122223333:role/AWSReservedSSO_Approver_0123456789abcdef")

@@ -42,6 +42,12 @@ class EnvSettings(BaseModel):
             environment[field.alias] = _env_text(value)
         return environment
 
+    @classmethod
+    def select_env(cls, environment: Mapping[str, str]) -> dict[str, str]:
+        """The part of ``environment`` this model reads (a function given shared values gets only its own)."""
+        read = {field.alias for field in cls.model_fields.values() if field.alias}
+        return {name: value for name, value in environment.items() if name in read}
+
 
 def _env_text(value: object) -> str:
     """How a setting is spelled in the environment (what the validators of the models read back)."""

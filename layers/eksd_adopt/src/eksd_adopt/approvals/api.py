@@ -19,7 +19,7 @@ from eksd_adopt.approvals.gates import decide, gate_request, pending_approvals
 from eksd_adopt.findings import FindingsNotAcknowledgedError, parse_accepted
 from eksd_adopt.observability import handler_logger
 from eksd_adopt.workflow import wiring
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import ApprovalsApiSettings
 from eksd_adopt.workflow.errors import RollbackError
 from eksd_adopt.workflow.promotion import rollback
 
@@ -65,8 +65,8 @@ def _caller() -> str:
     return caller
 
 
-def _settings() -> WorkflowSettings:
-    settings: WorkflowSettings = app.context["settings"]
+def _settings() -> ApprovalsApiSettings:
+    settings: ApprovalsApiSettings = app.context["settings"]
     return settings
 
 

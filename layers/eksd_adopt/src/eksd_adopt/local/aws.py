@@ -51,7 +51,7 @@ from eksd_adopt.local.kms import enforce_kms_message_types
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.local.s3conditional import atomic_conditional_puts
 from eksd_adopt.local.scanner import FakeScanner
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import ApprovalsApiSettings, PromoteSettings
 from eksd_adopt.workflow.definition import FUNCTION_SUBSTITUTIONS, STATE_MACHINE_NAME
 from eksd_adopt.workflow.findings import FindingsScanSettings
 
@@ -263,9 +263,10 @@ class LocalAws:
         )
 
     def function_env(self) -> dict[str, str]:
-        """The environment every step function gets (CDK sets the same names)."""
+        """The environment every step function gets: the union of what their settings models read, spelled by
+        those models as the stack spells it (each handler reads its own part)."""
         s = self.settings
-        env = WorkflowSettings.to_env(
+        env = PromoteSettings.to_env(
             ledger_table=self.ledger_table,
             approvals_table=self.approvals_table,
             bucket=self.bucket,
@@ -277,8 +278,9 @@ class LocalAws:
             target_registry_auth="none",
             ecr_control_plane=False,
             attestation_key_arn=self.attestation_key_arn,
-            promote_function=function_arn(FUNCTION_SUBSTITUTIONS["PromoteFunctionArn"]),
-        ) | MirrorImageSettings.to_env(endpoints=s.endpoints, concurrency=s.mirror_concurrency)
+        )
+        env |= ApprovalsApiSettings.to_env(promote_function=function_arn(FUNCTION_SUBSTITUTIONS["PromoteFunctionArn"]))
+        env |= MirrorImageSettings.to_env(endpoints=s.endpoints, concurrency=s.mirror_concurrency)
         # The in-memory scanner answers at once; a seeded IN_PROGRESS settles within a few rounds.
         env |= FindingsScanSettings.to_env(wait_seconds=2, interval_seconds=0.1)
         return {**env, **s.extra_env}

@@ -15,7 +15,7 @@ from eksd_adopt.images.errors import RegistryError
 from eksd_adopt.images.inspect import inspect_image
 from eksd_adopt.images.registry import TargetRegistry, connect_target
 from eksd_adopt.plan import ArchiveCopyJob
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import StagedArtifactsSettings
 from eksd_adopt.workflow.errors import ArtifactMissingError
 from eksd_adopt.workflow.ports import BlobsPlaced, PlatformInfo
 
@@ -118,13 +118,13 @@ class RegistryImages:
         )
 
 
-def _copy(settings: WorkflowSettings) -> StagedCopy:
+def _copy(settings: StagedArtifactsSettings) -> StagedCopy:
     return StagedCopy(S3ArchiveStore(settings.bucket, client=s3_client()), RegistryImages(connect_target(settings)))
 
 
-def staged_artifacts(settings: WorkflowSettings) -> StagedCopy:
+def staged_artifacts(settings: StagedArtifactsSettings) -> StagedCopy:
     return _copy(settings)
 
 
-def promoter(settings: WorkflowSettings) -> StagedCopy:
+def promoter(settings: StagedArtifactsSettings) -> StagedCopy:
     return _copy(settings)

@@ -27,13 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eksd_adopt.findings import FindingsScanner, ScanWait, platform_images, scan_release, store_findings
 from eksd_adopt.findings.scan import DEFAULT_INTERVAL_SECONDS, DEFAULT_WAIT_SECONDS
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import StagedArtifactsSettings
 from eksd_adopt.workflow.ports import DocumentStore, StagedArtifacts
 from eksd_adopt.workflow.state import AdoptionState
 
 
-class FindingsScanSettings(WorkflowSettings):
-    """The scan step's configuration: the workflow's, and how long it waits for scans to complete."""
+class FindingsScanSettings(StagedArtifactsSettings):
+    """findings_scan: the staged copy it scans, the bucket it stores the document in, how long it waits."""
 
     wait_seconds: float = Field(default=DEFAULT_WAIT_SECONDS, ge=0, le=840, alias="FINDINGS_WAIT_SECONDS")
     interval_seconds: float = Field(default=DEFAULT_INTERVAL_SECONDS, gt=0, le=60, alias="FINDINGS_INTERVAL_SECONDS")

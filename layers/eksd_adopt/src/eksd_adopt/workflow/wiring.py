@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
@@ -17,9 +17,16 @@ from eksd_adopt.fetch import DocumentFetcher
 from eksd_adopt.ledger import Ledger
 from eksd_adopt.ledger.dynamodb import DynamoDbLedger
 from eksd_adopt.policy import UpstreamPolicy
-from eksd_adopt.settings import UpstreamAccessSettings
+from eksd_adopt.settings import EnvSettings, UpstreamAccessSettings
 from eksd_adopt.workflow.aws import LambdaRollbackRecorder, SsmReleasePointers
-from eksd_adopt.workflow.config import WorkflowSettings
+from eksd_adopt.workflow.config import (
+    ApprovalsApiSettings,
+    ApprovalsSettings,
+    DocumentsSettings,
+    EventsSettings,
+    LedgerSettings,
+    PromoteSettings,
+)
 from eksd_adopt.workflow.documents import BucketDocuments
 from eksd_adopt.workflow.records import Recording
 
@@ -28,7 +35,7 @@ if TYPE_CHECKING:
     from eksd_adopt.workflow.state import PromotionState
 
 
-def ledger(settings: WorkflowSettings) -> Ledger:
+def ledger(settings: LedgerSettings) -> Ledger:
     return DynamoDbLedger(settings.ledger_table)
 
 
@@ -36,11 +43,11 @@ def _bucket(name: str) -> S3ArchiveStore:
     return S3ArchiveStore(name, client=s3_client())
 
 
-def documents(settings: WorkflowSettings) -> BucketDocuments:
+def documents(settings: DocumentsSettings) -> BucketDocuments:
     return BucketDocuments(settings.bucket, _bucket)
 
 
-def publisher(settings: WorkflowSettings) -> EventPublisher:
+def publisher(settings: EventsSettings) -> EventPublisher:
     return SnsEventPublisher(settings.require("events_topic_arn"))
 
 
@@ -49,23 +56,23 @@ def document_reader() -> BucketDocuments:
     return BucketDocuments(None, _bucket)
 
 
-def pointers(settings: WorkflowSettings) -> SsmReleasePointers:
+def pointers(settings: EnvSettings) -> SsmReleasePointers:
     return SsmReleasePointers()
 
 
-def approvals(settings: WorkflowSettings) -> DynamoDbApprovalStore:
+def approvals(settings: ApprovalsSettings) -> DynamoDbApprovalStore:
     return DynamoDbApprovalStore(settings.require("approvals_table"))
 
 
-def callbacks(settings: WorkflowSettings) -> StepFunctionsCallbacks:
+def callbacks(settings: EnvSettings) -> StepFunctionsCallbacks:
     return StepFunctionsCallbacks()
 
 
-def notifier(settings: WorkflowSettings) -> SnsApproverNotifier:
+def notifier(settings: ApprovalsSettings) -> SnsApproverNotifier:
     return SnsApproverNotifier(settings.require("approvers_topic_arn"))
 
 
-def recording(settings: WorkflowSettings) -> Recording:
+def recording(settings: PromoteSettings) -> Recording:
     """The adoption record's signer (KMS), bucket and registry: the promotion function's alone."""
     from eksd_adopt.attestation.kms import KmsPublicKey, KmsSigner, kms_client
     from eksd_adopt.attestation.registry import RegistryReferrers
@@ -83,7 +90,7 @@ def recording(settings: WorkflowSettings) -> Recording:
     )
 
 
-def rollback_records(settings: WorkflowSettings) -> LambdaRollbackRecorder:
+def rollback_records(settings: ApprovalsApiSettings) -> LambdaRollbackRecorder:
     """A rollback's record, written by the promotion function (the approvers' endpoint may not sign)."""
     return LambdaRollbackRecorder(settings.require("promote_function"))
 
@@ -92,16 +99,17 @@ FETCH_TIMEOUT_SECONDS = 10.0
 
 
 @contextmanager
-def upstream_manifests(env: Mapping[str, str]) -> Iterator[tuple[UpstreamPolicy, Callable[[str, int], bytes]]]:
+def upstream_manifests(
+    access: UpstreamAccessSettings,
+) -> Iterator[tuple[UpstreamPolicy, Callable[[str, int], bytes]]]:
     """The upstream policy and a fetch of a manifest by URL (allow-listed HTTPS, size-capped), for one invocation."""
-    access = UpstreamAccessSettings.from_env(env)
     policy = UpstreamPolicy.load(access.policy_path) if access.policy_path else UpstreamPolicy()
     with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
         fetcher = DocumentFetcher(policy.manifest_hosts, access.endpoint_map, client=client)
         yield policy, lambda url, max_bytes: fetcher.fetch(url, max_bytes=max_bytes)
 
 
-def promote_state(settings: WorkflowSettings, state: PromotionState) -> PromotionResult:
+def promote_state(settings: PromoteSettings, state: PromotionState) -> PromotionResult:
     """Promote the release ``state`` names into its stage with the production adapters."""
     from eksd_adopt.workflow import artifacts
     from eksd_adopt.workflow.promotion import Attestation, promote
