@@ -132,7 +132,7 @@ class EksdAdoptStack(cdk.Stack):
             functions=self.functions,
             alarm_topic=self.operators.topic,
             state_machine=self.workflow.state_machine,
-            approvals_table=self.approvals.table,
+            approval_watch=self.approvals.watch_function,
             charted_functions={
                 **{key.removesuffix("FunctionArn"): fn for key, fn in self.workflow.steps.items()},
                 "MirrorImage": self.images.function,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -15,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from eksd_adopt.approvals.settings import ApprovalWatchSettings
 from eksd_adopt.workflow.config import ApprovalsApiSettings, ApprovalsSettings
 from infra.function_factory import FunctionFactory
 from infra.nag import acknowledge_scoped_wildcards
@@ -22,6 +25,9 @@ from infra.workflow_environment import workflow_environment
 
 if TYPE_CHECKING:
     from infra.constructs.workflow import AdoptionWorkflow
+
+
+APPROVAL_WATCH_EVERY = cdk.Duration.minutes(15)
 
 
 def url_invoke_statements(function_arn: str) -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
@@ -138,7 +144,33 @@ class ApprovalGates(Construct):
         ]:
             self.decision_function.grant_invoke_url(principal)
         cdk.CfnOutput(self, "ApprovalsUrl", value=self.url.url, description="EKSD_ADOPT_APPROVALS_URL for the CLI")
+        self.watch_function = self._build_watch(functions)
         acknowledge_scoped_wildcards(self, self.prefix)
+
+    def _build_watch(self, functions: FunctionFactory) -> lambda_.Function:
+        """How many gates are open and how long the oldest has waited, every 15 minutes (the operations
+        construct alarms on it)."""
+        table = self.table
+        function = functions.create(
+            self,
+            "ApprovalWatch",
+            handler_dir="approvals_watch",
+            description="Publish how many approval gates are open and how long the oldest has waited",
+            environment=ApprovalWatchSettings.to_env(approvals_table=table.table_name),
+            timeout=cdk.Duration.seconds(60),
+        )
+        # Scan only (the function projects away task tokens); no GetItem, no writes.
+        function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[table.table_arn]))
+        if table.encryption_key is not None:
+            table.encryption_key.grant_decrypt(function)
+        self.watch_schedule = events.Rule(
+            self,
+            "ApprovalWatchSchedule",
+            description="Measure the approval gates' waiting time",
+            schedule=events.Schedule.rate(APPROVAL_WATCH_EVERY),
+            targets=[targets.LambdaFunction(function, retry_attempts=0)],  # the next run is the retry
+        )
+        return function
 
     def resume_gates_of(self, workflow: AdoptionWorkflow) -> None:
         """The endpoint resumes ``workflow``'s gates (SendTaskSuccess/Failure, the state machine's key)."""

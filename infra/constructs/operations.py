@@ -12,21 +12,17 @@ from collections.abc import Mapping, Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from eksd_adopt.approvals.settings import ApprovalWatchSettings
 from infra.constants import METRICS_NAMESPACE, SERVICE_NAME
+from infra.constructs.approvals import APPROVAL_WATCH_EVERY
 from infra.function_factory import FunctionFactory
 
 DASHBOARD_NAME = "eksd-adopt"
-WATCH_EVERY = cdk.Duration.minutes(15)
+WATCH_EVERY = APPROVAL_WATCH_EVERY  # the dashboard's period for the watch's metrics
 # The alarm looks at the largest age over an hour (four watch runs): one late run is not an outage.
 PENDING_ALARM_PERIOD = cdk.Duration.hours(1)
 THROUGHPUT_PERIOD = cdk.Duration.minutes(5)
@@ -54,7 +50,7 @@ class Operations(Construct):
         functions: FunctionFactory,
         alarm_topic: sns.ITopic,
         state_machine: sfn.IStateMachine,
-        approvals_table: dynamodb.ITable | None = None,
+        approval_watch: lambda_.IFunction | None = None,
         charted_functions: Mapping[str, lambda_.IFunction] | None = None,
         other_alarms: Sequence[cloudwatch.IAlarm] = (),
         approval_pending_threshold: cdk.Duration = cdk.Duration.days(2),
@@ -64,10 +60,8 @@ class Operations(Construct):
         self.alarm_topic = alarm_topic
         self.approval_pending_threshold = approval_pending_threshold
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        self.watch_function: lambda_.Function | None = None
         self._build_failed_adoptions_alarm()
-        if approvals_table is not None:
-            self.watch_function = self._build_approval_watch(functions, approvals_table)
+        if approval_watch is not None:  # the approvals construct's watch publishes what this alarm reads
             self._build_pending_approvals_alarm()
         self.dashboard = self._build_dashboard(dict(charted_functions or {}), [*self.alarms.values(), *other_alarms])
 
@@ -105,28 +99,6 @@ class Operations(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         )
-
-    def _build_approval_watch(self, functions: FunctionFactory, table: dynamodb.ITable) -> lambda_.Function:
-        function = functions.create(
-            self,
-            "ApprovalWatch",
-            handler_dir="approvals_watch",
-            description="Publish how many approval gates are open and how long the oldest has waited",
-            environment=ApprovalWatchSettings.to_env(approvals_table=table.table_name),
-            timeout=cdk.Duration.seconds(60),
-        )
-        # Scan only (the function projects away task tokens); no GetItem, no writes.
-        function.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:Scan"], resources=[table.table_arn]))
-        if table.encryption_key is not None:
-            table.encryption_key.grant_decrypt(function)
-        self.watch_schedule = events.Rule(
-            self,
-            "ApprovalWatchSchedule",
-            description="Measure the approval gates' waiting time",
-            schedule=events.Schedule.rate(WATCH_EVERY),
-            targets=[targets.LambdaFunction(function, retry_attempts=0)],  # the next run is the retry
-        )
-        return function
 
     def _build_pending_approvals_alarm(self) -> None:
         oldest = service_metric("OldestPendingApprovalSeconds", "Maximum", PENDING_ALARM_PERIOD)

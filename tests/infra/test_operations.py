@@ -67,7 +67,7 @@ def test_the_watch_runs_every_15_minutes_and_may_only_scan_the_approvals_table(
     monitoring_template: dict[str, Any],
 ) -> None:
     functions = resources_of(monitoring_template, "AWS::Lambda::Function")
-    (watch_name,) = [n for n in functions if n.startswith("MonitoringApprovalWatch")]
+    (watch_name,) = [n for n in functions if n.startswith("ApprovalsApprovalWatch")]
     watch = functions[watch_name]["Properties"]
     (table_name,) = [n for n in resources_of(monitoring_template, "AWS::DynamoDB::Table") if n.startswith("Approvals")]
     assert watch["Environment"]["Variables"]["APPROVALS_TABLE"] == {"Ref": table_name}

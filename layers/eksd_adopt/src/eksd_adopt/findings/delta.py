@@ -19,42 +19,21 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from eksd_adopt.findings.model import (
     MAX_REPOSITORY,
     Finding,
     ImageScan,
     Severity,
-    check_finding_id,
-    package_text,
-    shown,
 )
 
 
-class DeltaFinding(BaseModel):
+class DeltaFinding(Finding):
     """An advisory new in (or gone from) one image, with where it is found and its highest severity there."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     image: str = Field(max_length=MAX_REPOSITORY)
-    id: str
-    severity: Severity
-    package: str | None = None
-    version: str | None = None
     platforms: tuple[str, ...] = ()
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return check_finding_id(value)
-
-    @field_validator("package", "version")
-    @classmethod
-    def _package(cls, value: str | None) -> str | None:
-        if value is not None and package_text(value) is None:
-            raise ValueError(f"{shown(value)} is not a package name or version (printable ASCII, at most 256)")
-        return value
 
 
 class FindingsDelta(BaseModel):
