@@ -68,6 +68,7 @@ from eksd_adopt.notification import ReleaseAnnouncement
 from eksd_adopt.policy import DEFAULT_TOPIC_ARN, UpstreamPolicy
 from eksd_adopt.retry import RetryPolicy
 from eksd_adopt.workflow.models import AdoptionInput
+from tests.logcapture import emitted_metrics
 from tests.unit.intake.support import make_channel_file, make_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -891,22 +892,6 @@ class _Replay:
             )
             result.append(Outcome(release, status, len(started), verdict, latency, only_reconciler, counted[rid], note))
         return result
-
-
-def emitted_metrics(output: str) -> dict[str, float]:
-    """Sum of every metric in the EMF lines Powertools printed."""
-    totals: dict[str, float] = {}
-    for line in output.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + (
-                    sum(value) if isinstance(value, list) else value
-                )
-    return totals
 
 
 def replay(

@@ -42,3 +42,19 @@ def service_logs(name: str = SERVICE, level: int = logging.INFO) -> Iterator[Cap
     finally:
         service.removeHandler(capture)
         service.setLevel(saved)
+
+
+def emitted_metrics(output: str) -> dict[str, float]:
+    """Sum of every metric in the EMF lines Powertools printed."""
+    totals: dict[str, float] = {}
+    for line in output.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + (
+                    sum(value) if isinstance(value, list) else value
+                )
+    return totals

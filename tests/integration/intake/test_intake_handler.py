@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from eksd_adopt.local.cdn import Fault
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from tests.conftest import REAL_ANNOUNCEMENTS
 from tests.integration.intake.conftest import IntakeWorld
+from tests.logcapture import emitted_metrics
 from tests.unit.intake.support import make_manifest
 
 intake = load_handler("intake_notification")
@@ -23,22 +23,6 @@ def invoke(world: IntakeWorld, event: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = intake.handler(event, LambdaContext())
     world.settle(event, response)
     return response
-
-
-def emitted_metrics(output: str) -> dict[str, float]:
-    """Sum of every metric in the EMF lines Powertools printed."""
-    totals: dict[str, float] = {}
-    for line in output.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + (
-                    sum(value) if isinstance(value, list) else value
-                )
-    return totals
 
 
 def _case(path: Path) -> tuple[str, str, str | None]:

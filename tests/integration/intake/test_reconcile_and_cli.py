@@ -15,7 +15,8 @@ from eksd_adopt.intake.aws import StepFunctionsWorkflowStarter
 from eksd_adopt.local.lambdas import LambdaContext, load_handler
 from eksd_adopt.workflow.models import AdoptionInput
 from tests.integration.intake.conftest import REGION, IntakeWorld
-from tests.integration.intake.test_intake_handler import emitted_metrics, invoke
+from tests.integration.intake.test_intake_handler import invoke
+from tests.logcapture import emitted_metrics
 
 reconcile = load_handler("intake_reconcile")
 runner = CliRunner()

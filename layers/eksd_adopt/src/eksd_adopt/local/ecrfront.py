@@ -65,7 +65,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from eksd_adopt.images.client import BasicCredentials
-from eksd_adopt.local.httpserver import LoopbackHTTPServer
+from eksd_adopt.local.httpserver import LoopbackHTTPServer, send_whole
 
 # moto's GetAuthorizationToken hands out base64("AWS:<account>-auth-token") (moto/ecr/responses.py), so
 # a client that logs in through the local AWS (moto, account 123456789012) presents exactly these.
@@ -313,13 +313,7 @@ def _make_handler(front: EcrFront) -> type[BaseHTTPRequestHandler]:
                 pass
 
         def _reply(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
+            send_whole(self, status, headers, body)
 
         def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
             self._reply(status, {"Content-Type": "application/json", **(headers or {})}, _error_body(code, message))

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from eksd_adopt.local.httpserver import LoopbackHTTPServer
+from eksd_adopt.local.httpserver import LoopbackHTTPServer, send_whole
 
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"})
 
@@ -186,13 +186,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send_simple(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
+            send_whole(self, status, headers, body)
 
         def _handle(self) -> None:
             method, path = self.command, self.path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 # What a peer closing or resetting its side looks like from the server's reads and writes.
@@ -40,3 +40,16 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
                 self._disconnects += 1
             return
         super().handle_error(request, client_address)
+
+
+def send_whole(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str] | None = None, body: bytes = b""
+) -> None:
+    """Answer ``handler``'s request with ``body`` in full (none for a HEAD), its length declared."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if body and handler.command != "HEAD":
+        handler.wfile.write(body)
