@@ -108,6 +108,29 @@ def test_get_one_gate_returns_its_request_without_its_token(api: Any) -> None:
     assert status == 404 and "no approval was requested for 1-30-99 in prod" in body["error"]
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/approvals/1-30-58/PROD", "stage"),
+        ("/approvals/1-30-58/-prod", "stage"),
+        ("/approvals/1-30-58/pr\u00f6d", "stage"),
+        ("/approvals/latest/prod", "release_id"),
+        ("/approvals/1-30-5\u0668/prod", "release_id"),
+    ],
+)
+def test_a_gate_named_by_a_malformed_path_is_refused_naming_the_field(api: Any, path: str, field: str) -> None:
+    status, body = request(api, "GET", path)
+    assert status == 400 and body["error"].startswith(field)
+
+
+def test_a_decision_for_a_malformed_gate_is_refused_naming_the_field(api: Any) -> None:
+    status, body = request(api, "POST", "/decisions", decision(stage="prod\n"))
+    assert status == 400 and "stage" in body["error"]
+    status, body = request(api, "POST", "/decisions", decision(release_id="1-30-58 OR 1=1"))
+    assert status == 400 and "release_id" in body["error"]
+    assert api.approvals.gates[("1-30-58", "prod")].votes == []
+
+
 def test_the_existing_routes_and_refusals_keep_their_statuses(api: Any) -> None:
     status, body = request(api, "GET", "/approvals")
     assert status == 200 and [g["release_id"] for g in body["approvals"]] == ["1-30-58"]

@@ -20,6 +20,9 @@ DEFAULT_TOPIC_ARN = "arn:aws:sns:us-east-1:379412251201:eks-distro-updates"
 CHANNEL = re.compile(r"(?P<major>[1-9][0-9]{0,2})-(?P<minor>0|[1-9][0-9]{0,2})", re.ASCII)
 # Upstream's `number` is a Go int: beyond this upstream's own parser fails.
 MAX_RELEASE_NUMBER = 2**63 - 1
+# A release id (<channel>-<number>) and a stage name, as keys, request paths and SSM pointers carry them.
+RELEASE_ID = re.compile(r"[1-9][0-9]{0,2}-(?:0|[1-9][0-9]{0,2})-[1-9][0-9]{0,18}", re.ASCII)
+STAGE = re.compile(r"[a-z][a-z0-9-]{0,31}", re.ASCII)
 SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 SHA512_HEX = re.compile(r"[0-9a-f]{128}", re.ASCII)
 

@@ -9,15 +9,16 @@ invocation (``app.context["settings"]``). The caller is the IAM principal that s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from eksd_adopt.approvals.errors import ApprovalError, ApprovalNotFoundError, NotAnApproverError
 from eksd_adopt.approvals.gates import decide, gate_request, pending_approvals
 from eksd_adopt.findings import FindingsNotAcknowledgedError, parse_accepted
 from eksd_adopt.observability import handler_logger
+from eksd_adopt.shapes import RELEASE_ID, STAGE
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import ApprovalsApiSettings
 from eksd_adopt.workflow.errors import RollbackError
@@ -27,9 +28,17 @@ logger = handler_logger()
 app = LambdaFunctionUrlResolver()
 
 
+def check_gate(release_id: str, stage: str) -> None:
+    """A gate's release id and stage as the caller sent them (body or path), whole and ASCII, before any use."""
+    if not (isinstance(release_id, str) and RELEASE_ID.fullmatch(release_id)):
+        raise ValueError(f"release_id {release_id[:80]!r} is not a release id like 1-30-58")
+    if not (isinstance(stage, str) and STAGE.fullmatch(stage)):
+        raise ValueError(f"stage {stage[:80]!r} is not a stage name like prod (a-z, 0-9, '-', at most 32)")
+
+
 class DecisionBody(BaseModel):
-    release_id: str = Field(min_length=1)
-    stage: str = Field(min_length=1)
+    release_id: str = Field(min_length=1, max_length=64)
+    stage: str = Field(min_length=1, max_length=64)
     decision: str
     comment: str | None = Field(default=None, max_length=2000)
     # Advisory ids (or incomplete-scan) the approver accepts: each matched whole by an ASCII-only pattern.
@@ -41,6 +50,11 @@ class DecisionBody(BaseModel):
         if not isinstance(value, list | tuple):
             raise ValueError("accepted_findings must be a list of advisory ids")
         return parse_accepted(value)
+
+    @model_validator(mode="after")
+    def _gate(self) -> Self:
+        check_gate(self.release_id, self.stage)
+        return self
 
 
 class RollbackBody(BaseModel):
@@ -79,6 +93,7 @@ def list_gates() -> dict[str, Any]:
 @app.get("/approvals/<release_id>/<stage>")
 def show_gate(release_id: str, stage: str) -> dict[str, Any]:
     _caller()
+    check_gate(release_id, stage)
     return gate_request(wiring.approvals(_settings()), release_id, stage)
 
 
