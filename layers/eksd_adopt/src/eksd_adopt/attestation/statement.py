@@ -38,6 +38,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from eksd_adopt.attestation.errors import StatementError
 from eksd_adopt.reference import ImageReference, ReferenceError
+from eksd_adopt.shapes import STAGE
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 # A name for our predicate, not a page: in-toto asks for a TypeURI, which MAY be unresolvable. The JSON
@@ -80,7 +81,7 @@ Sha256Hex = Annotated[str, AsciiPattern(r"[0-9a-f]{64}", "a sha256 hex digest", 
 Sha512Hex = Annotated[str, AsciiPattern(r"[0-9a-f]{128}", "a sha512 hex digest", 128)]
 ImageDigest = Annotated[str, AsciiPattern(r"sha256:[0-9a-f]{64}", "a sha256 image digest", 71)]
 _CHANNEL_PATTERN = r"[1-9][0-9]{0,3}-(?:0|[1-9][0-9]{0,3})"
-_STAGE_PATTERN = r"[a-z][a-z0-9-]{0,31}"
+_STAGE_PATTERN = STAGE.pattern
 Channel = Annotated[str, AsciiPattern(_CHANNEL_PATTERN, "a release channel", 9)]
 _RELEASE_ID_PATTERN = r"[1-9][0-9]{0,3}-(?:0|[1-9][0-9]{0,3})-[1-9][0-9]{0,18}"
 _RELEASE_ID = re.compile(_RELEASE_ID_PATTERN, re.ASCII)

@@ -16,6 +16,7 @@ from uuid import uuid4
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from eksd_adopt.findings.summary import FindingsSummary
+from eksd_adopt.shapes import STAGE
 
 # Bump only for a breaking change (a field removed, renamed or retyped); new optional fields keep it.
 SCHEMA_VERSION: Literal["1"] = "1"
@@ -23,7 +24,7 @@ SCHEMA_VERSION: Literal["1"] = "1"
 CHANNEL_PATTERN = r"^[1-9][0-9]*-(0|[1-9][0-9]*)$"
 RELEASE_ID_PATTERN = r"^[1-9][0-9]*-(0|[1-9][0-9]*)-[1-9][0-9]*$"
 KUBERNETES_MINOR_PATTERN = r"^[1-9][0-9]*\.(0|[1-9][0-9]*)$"
-STAGE_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+STAGE_PATTERN = rf"^{STAGE.pattern}$"
 # SNS message attributes cannot be empty, so an event without a stage says so with this word;
 # it is therefore not a valid stage name.
 NO_STAGE = "none"
