@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.approvals.gates import GateRequest, request_approval
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import RequestApprovalSettings
 
@@ -19,7 +19,7 @@ logger = handler_logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = RequestApprovalSettings.from_env(os.environ)
     gate = GateRequest.model_validate(event)
-    logger.append_keys(release_id=gate.release.release_id, stage=gate.stage)
+    log_keys(release_id=gate.release.release_id, stage=gate.stage)
     request = request_approval(
         gate,
         settings.stage_rules,

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksd_adopt.archives.job import ArchiveJobRequest, run_archive_job
 from eksd_adopt.archives.settings import MirrorArchiveSettings
 from eksd_adopt.archives.store import ArchiveStore
-from eksd_adopt.observability import handler_logger, instrumented, record_metric
+from eksd_adopt.observability import handler_logger, instrumented, log_keys, record_metric
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.plans import mirror_request
 
@@ -22,5 +22,5 @@ def handler(event: dict[str, Any], context: LambdaContext, store: ArchiveStore |
     settings = MirrorArchiveSettings.from_env(os.environ)
     # The Map item names a job of the stored plan (the state never carries the jobs themselves).
     request = ArchiveJobRequest.model_validate(mirror_request(event, "archive", wiring.document_reader))
-    logger.append_keys(release_id=request.release_id, asset=request.job.asset, target_key=request.job.target_key)
+    log_keys(release_id=request.release_id, asset=request.job.asset, target_key=request.job.target_key)
     return run_archive_job(settings, request.job, store=store, metrics=record_metric).model_dump(mode="json")

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.findings import FindingsScanner
 from eksd_adopt.findings.ecr import ecr_findings_scanner
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.findings import FindingsScanSettings, scan_staged_release
 from eksd_adopt.workflow.state import AdoptionState
@@ -21,7 +21,7 @@ logger = handler_logger()
 def handler(event: dict[str, Any], context: LambdaContext, scanner: FindingsScanner | None = None) -> dict[str, Any]:
     settings = FindingsScanSettings.from_env(os.environ)
     state = AdoptionState.model_validate(event)
-    logger.append_keys(release_id=state.release.release_id)
+    log_keys(release_id=state.release.release_id)
     result = scan_staged_release(
         state,
         store=wiring.documents(settings),

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksd_adopt.images.job import ImageJobRequest, run_image_job
 from eksd_adopt.images.settings import MirrorImageSettings
-from eksd_adopt.observability import handler_logger, instrumented, record_metric
+from eksd_adopt.observability import handler_logger, instrumented, log_keys, record_metric
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.plans import mirror_request
 
@@ -22,5 +22,5 @@ def handler(event: dict[str, Any], context: LambdaContext, ecr: Any | None = Non
     # The Map item names a job of the stored plan (the state never carries the jobs themselves).
     request = ImageJobRequest.model_validate(mirror_request(event, "image", wiring.document_reader))
     job = request.job
-    logger.append_keys(release_id=request.release_id, image=job.source, target_repository=job.target_repository)
+    log_keys(release_id=request.release_id, image=job.source, target_repository=job.target_repository)
     return run_image_job(settings, job, ecr=ecr, metrics=record_metric).model_dump(mode="json")

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import PromoteSettings
 from eksd_adopt.workflow.promotion import record_rollback
@@ -26,8 +26,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = PromoteSettings.from_env(os.environ)
     if "rollback" in event:
         request = RollbackInvocation.model_validate(event).rollback
-        logger.append_keys(release_id=request.release_id, stage=request.stage, by=request.by)
+        log_keys(release_id=request.release_id, stage=request.stage, by=request.by)
         return {"record_key": record_rollback(wiring.recording(settings), request)}
     state = PromotionState.model_validate(event)
-    logger.append_keys(release_id=state.release.release_id, stage=state.stage)
+    log_keys(release_id=state.release.release_id, stage=state.stage)
     return wiring.promote_state(settings, state).model_dump(mode="json")

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import RecordOutcomeSettings
 from eksd_adopt.workflow.promotion import OutcomeRequest, record_outcome
@@ -19,7 +19,7 @@ logger = handler_logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     settings = RecordOutcomeSettings.from_env(os.environ)
     request = OutcomeRequest.model_validate(event)
-    logger.append_keys(release_id=request.release.release_id, outcome=request.outcome)
+    log_keys(release_id=request.release.release_id, outcome=request.outcome)
     approvals = wiring.approvals(settings) if settings.approvals_table else None
     result = record_outcome(
         request, ledger=wiring.ledger(settings), approvals=approvals, publisher=wiring.publisher(settings)

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.checks import record_tested
 from eksd_adopt.workflow.config import RecordTestedSettings
@@ -27,7 +27,7 @@ class TestedEvent(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = RecordTestedSettings.from_env(os.environ)
     request = TestedEvent.model_validate(event)
-    logger.append_keys(release_id=request.release.release_id)
+    log_keys(release_id=request.release.release_id)
     return record_tested(
         request.release,
         request.smoke,

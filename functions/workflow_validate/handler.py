@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import ValidateSettings
 from eksd_adopt.workflow.steps import ValidateRequest, validate_and_plan
@@ -19,7 +19,7 @@ logger = handler_logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = ValidateSettings.from_env(os.environ)
     request = ValidateRequest.model_validate({**event, "prefix": settings.prefix})
-    logger.append_keys(release_id=request.release_id)
+    log_keys(release_id=request.release_id)
     with wiring.upstream_manifests(settings) as (policy, fetch):
         result = validate_and_plan(
             request, store=wiring.documents(settings), ledger=wiring.ledger(settings), policy=policy, fetch=fetch

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksd_adopt.observability import handler_logger, instrumented
+from eksd_adopt.observability import handler_logger, instrumented, log_keys
 from eksd_adopt.workflow import artifacts, wiring
 from eksd_adopt.workflow.checks import verify_staged
 from eksd_adopt.workflow.config import VerifySettings
@@ -20,7 +20,7 @@ logger = handler_logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = VerifySettings.from_env(os.environ)
     state = AdoptionState.model_validate(event)
-    logger.append_keys(release_id=state.release.release_id)
+    log_keys(release_id=state.release.release_id)
     store = wiring.documents(settings)
     result = verify_staged(
         state.release,

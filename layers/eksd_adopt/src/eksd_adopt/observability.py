@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -69,19 +70,59 @@ def record_metric(name: str, value: float, unit: str = "Count") -> None:
     _metrics().add_metric(name=name, unit=unit, value=value)
 
 
+def log_keys(**keys: object) -> None:
+    """Keys on every further line of this invocation (the handler's and the domain's).
+
+    They live in Powertools' per-thread keys (a ContextVar), not in its formatter's shared format: the
+    local runtime runs many functions' invocations in one process at once (a Map state's branches, the
+    approvers' endpoint while the workflow resumes), and one invocation's start must not wipe or overwrite
+    the keys of another, least of all the caller on an audit line."""
+    handler_logger().thread_safe_append_keys(**keys)
+
+
+@contextmanager
+def scoped_log_keys(**keys: object) -> Iterator[None]:
+    """Keys for one unit of work within an invocation (an SQS record of a batch): on entry, plus any that
+    :func:`log_keys` adds inside; on exit, the invocation's keys exactly as they were before."""
+    logger = handler_logger()
+    before = dict(logger.thread_safe_get_current_keys())
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(**before)
+
+
+_cold_start = True
+
+
+def _start_invocation(context: Any) -> None:
+    # What Powertools' inject_lambda_context(clear_state=True) logs, but as per-thread keys (see log_keys):
+    # cleared first, since a warm container must not log one release under another's keys.
+    from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
+
+    global _cold_start
+    logger = handler_logger()
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(cold_start=_cold_start, **build_lambda_context_model(context).__dict__)
+    _cold_start = False
+
+
 def instrumented(handler: Handler) -> Handler:
-    """A Lambda handler with the context in its log lines (cleared per invocation: a warm container must not
-    log one release under another's keys), an X-Ray subsegment, and its metrics flushed as EMF when it ends."""
+    """A Lambda handler with the context in its log lines (cleared per invocation), an X-Ray subsegment,
+    and its metrics flushed as EMF when it ends."""
 
     @functools.wraps(handler)
-    def flushing(*args: Any, **kwargs: Any) -> Any:
+    def invocation(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        _start_invocation(context)
         try:
-            return handler(*args, **kwargs)
+            return handler(event, context, *args, **kwargs)
         finally:
             # Only when something was counted: Powertools warns on an empty flush, and most steps count nothing.
             if _metrics().metric_set:
                 _metrics().flush_metrics()
                 _metrics().clear_metrics()  # flush keeps them when POWERTOOLS_METRICS_DISABLED is set
 
-    traced = _tracer().capture_lambda_handler(flushing)
-    return handler_logger().inject_lambda_context(clear_state=True)(traced)
+    traced: Handler = _tracer().capture_lambda_handler(invocation)
+    return traced

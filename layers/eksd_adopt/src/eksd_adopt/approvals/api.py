@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from eksd_adopt.approvals.errors import ApprovalError, ApprovalNotFoundError, NotAnApproverError
 from eksd_adopt.approvals.gates import decide, gate_request, pending_approvals
 from eksd_adopt.findings import FindingsNotAcknowledgedError, parse_accepted
-from eksd_adopt.observability import handler_logger
+from eksd_adopt.observability import handler_logger, log_keys
 from eksd_adopt.shapes import RELEASE_ID, STAGE
 from eksd_adopt.workflow import wiring
 from eksd_adopt.workflow.config import ApprovalsApiSettings
@@ -75,7 +75,7 @@ def _caller() -> str:
     caller = app.current_event.request_context.authorizer.iam.user_arn
     if not caller:
         raise UnsignedRequestError("the request is not signed by an IAM principal")
-    logger.append_keys(caller=caller, path=app.current_event.raw_path)
+    log_keys(caller=caller, path=app.current_event.raw_path)
     return caller
 
 
@@ -101,7 +101,7 @@ def show_gate(release_id: str, stage: str) -> dict[str, Any]:
 def post_decision() -> dict[str, Any]:
     caller, settings = _caller(), _settings()
     body = DecisionBody.model_validate(app.current_event.json_body)
-    logger.append_keys(release_id=body.release_id, stage=body.stage, decision=body.decision)
+    log_keys(release_id=body.release_id, stage=body.stage, decision=body.decision)
     outcome = decide(
         caller,
         body.release_id,
@@ -123,7 +123,7 @@ def post_decision() -> dict[str, Any]:
 def post_rollback() -> dict[str, Any]:
     caller, settings = _caller(), _settings()
     rb = RollbackBody.model_validate(app.current_event.json_body)
-    logger.append_keys(stage=rb.stage, channel=rb.channel, release_id=f"{rb.channel}-{rb.to}")
+    log_keys(stage=rb.stage, channel=rb.channel, release_id=f"{rb.channel}-{rb.to}")
     pointer = rollback(
         caller,
         rb.stage,

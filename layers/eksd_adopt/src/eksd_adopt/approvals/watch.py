@@ -9,7 +9,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict
 
 from eksd_adopt.ledger.model import utcnow
-from eksd_adopt.observability import MetricSink, domain_logger
+from eksd_adopt.observability import MetricSink, domain_logger, log_keys
 
 logger = domain_logger()
 
@@ -64,6 +64,6 @@ def watch_pending(source: PendingApprovalSource, *, metrics: MetricSink) -> Pend
     metrics("PendingApprovals", report.pending, "Count")
     metrics("OldestPendingApprovalSeconds", report.oldest_seconds, "Seconds")
     if report.oldest_release_id:
-        logger.append_keys(release_id=report.oldest_release_id, stage=report.oldest_stage)
+        log_keys(release_id=report.oldest_release_id, stage=report.oldest_stage)
     logger.info("approvals watched", extra={"pending": report.pending, "oldest_seconds": report.oldest_seconds})
     return report

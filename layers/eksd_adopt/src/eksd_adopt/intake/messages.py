@@ -18,13 +18,9 @@ from eksd_adopt.intake.models import AdoptOutcome, AdoptResult, ReconcileReport
 from eksd_adopt.intake.service import IntakeService
 from eksd_adopt.intake.settings import IntakeSettings
 from eksd_adopt.notification import parse_envelope
-from eksd_adopt.observability import MetricSink, domain_logger
+from eksd_adopt.observability import MetricSink, domain_logger, log_keys, scoped_log_keys
 
 logger = domain_logger()
-
-# The keys one message's log lines carry (removed after it, whatever its outcome: the next message of
-# the batch must not log under them).
-MESSAGE_LOG_KEYS = ("sqs_message_id", "release_id", "channel", "number", "sns_message_id")
 
 OUTCOME_METRICS = {
     AdoptOutcome.STARTED: "AdoptionsStarted",
@@ -45,12 +41,11 @@ def handle_message(
     *,
     metrics: MetricSink,
 ) -> AdoptResult:
-    """Handle one SQS message holding an SNS envelope; raises when the message must come back."""
-    logger.append_keys(sqs_message_id=message_id)
-    try:
+    """Handle one SQS message holding an SNS envelope; raises when the message must come back. Its log
+    keys (message id, then release, channel, number) go with it, whatever its outcome: the next message of
+    the batch must not log under them."""
+    with scoped_log_keys(sqs_message_id=message_id):
         return _handle(body, first_received_ms, intake, settings, metrics)
-    finally:
-        logger.remove_keys(list(MESSAGE_LOG_KEYS))
 
 
 def _handle(
@@ -62,7 +57,7 @@ def _handle(
         metrics("RefusedNotifications", 1, "Count")
         logger.error("notification refused", extra={"reason": str(exc)})
         raise
-    logger.append_keys(
+    log_keys(
         # The release id as soon as it is known (a channel-only announcement learns it from the channel file).
         release_id=announcement.release_id,
         channel=announcement.channel,
@@ -78,7 +73,7 @@ def _handle(
         metrics("ManifestsNotYetPublished", 1, "Count")
         logger.warning("manifest not published yet; retrying later", extra={"reason": str(exc)})
         raise
-    logger.append_keys(release_id=result.release_id)
+    log_keys(release_id=result.release_id)
     logger.info("announcement handled", extra={"outcome": result.outcome.value})
     metrics(OUTCOME_METRICS[result.outcome], 1, "Count")
     if result.outcome is AdoptOutcome.INVALID:
