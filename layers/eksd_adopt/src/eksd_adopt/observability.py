@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +52,11 @@ def handler_logger() -> Logger:
     return Logger(service=SERVICE_NAME)
 
 
+# Powertools' metric set is one per process. Lambda runs one invocation per environment at a time; the local
+# runtime runs several at once, and a flush iterating the set while another invocation adds to it would fail.
+_metrics_lock = threading.Lock()
+
+
 @functools.cache
 def _metrics() -> Metrics:
     from aws_lambda_powertools import Metrics
@@ -67,7 +73,8 @@ def _tracer() -> Any:
 
 def record_metric(name: str, value: float, unit: str = "Count") -> None:
     """Add a metric to the invocation's EMF document (flushed when the handler returns)."""
-    _metrics().add_metric(name=name, unit=unit, value=value)
+    with _metrics_lock:
+        _metrics().add_metric(name=name, unit=unit, value=value)
 
 
 def log_keys(**keys: object) -> None:
@@ -120,9 +127,10 @@ def instrumented(handler: Handler) -> Handler:
             return handler(event, context, *args, **kwargs)
         finally:
             # Only when something was counted: Powertools warns on an empty flush, and most steps count nothing.
-            if _metrics().metric_set:
-                _metrics().flush_metrics()
-                _metrics().clear_metrics()  # flush keeps them when POWERTOOLS_METRICS_DISABLED is set
+            with _metrics_lock:
+                if _metrics().metric_set:
+                    _metrics().flush_metrics()
+                    _metrics().clear_metrics()  # flush keeps them when POWERTOOLS_METRICS_DISABLED is set
 
     traced: Handler = _tracer().capture_lambda_handler(invocation)
     return traced
