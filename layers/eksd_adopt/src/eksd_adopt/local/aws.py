@@ -432,6 +432,7 @@ class LocalAws:
             do_GET = _serve
             do_POST = _serve
 
+        self._endpoint_environment = threading.Lock()
         self._endpoint = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.approvals_url = f"http://127.0.0.1:{self._endpoint.server_address[1]}"
         threading.Thread(target=self._endpoint.serve_forever, daemon=True).start()
@@ -457,7 +458,13 @@ class LocalAws:
             "body": body.decode() if body else None,
             "isBase64Encoded": False,
         }
-        response = self.invoke(APPROVALS_FUNCTION, event)
+        # One request at a time, as one Lambda execution environment serves them ("each instance of your
+        # execution environment can handle only one request at a time":
+        # https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html). The handler, like every
+        # Powertools resolver, keeps the request being served in module state (``app.current_event``); in
+        # this process two requests at once would read each other's caller and body.
+        with self._endpoint_environment:
+            response = self.invoke(APPROVALS_FUNCTION, event)
         return int(response["statusCode"]), str(response.get("body") or "")
 
     def verify_signature(self, method: str, path: str, headers: dict[str, str], body: bytes) -> LocalIdentity | None:
