@@ -104,6 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(head=False)
 
     def _serve(self, *, head: bool) -> None:
+        # Each request is recorded before its answer is sent: a client that gives up on the answer and a
+        # test that then reads ``requests`` must find it there.
         state = self.server.state
         path = unquote(urlsplit(self.path).path)
         range_header = self.headers.get("Range")
@@ -111,12 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
         file = self._resolve(state.root, path)
         if fault is not None and fault.fault is Fault.ERROR_500:
             extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            self._reply_empty(500, extra, head=head)
             state.record(RequestRecord(self.command, path, range_header, 500, fault.fault))
+            self._reply_empty(500, extra, head=head)
             return
         if file is None:
-            self._reply_empty(404, {}, head=head)
             state.record(RequestRecord(self.command, path, range_header, 404, None))
+            self._reply_empty(404, {}, head=head)
             return
         size = file.stat().st_size
         start, end = 0, size - 1
@@ -124,12 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
         if range_header and not (fault and fault.fault is Fault.IGNORE_RANGE):
             parsed = _parse_range(range_header, size)
             if parsed is None:
-                self._reply_empty(416, {"Content-Range": f"bytes */{size}"}, head=head)
                 state.record(RequestRecord(self.command, path, range_header, 416, None))
+                self._reply_empty(416, {"Content-Range": f"bytes */{size}"}, head=head)
                 return
             start, end = parsed
             status = 206
         length = end - start + 1
+        state.record(RequestRecord(self.command, path, range_header, status, fault.fault if fault else None))
         self.send_response(status)
         self.send_header("Content-Type", mimetypes.guess_type(file.name)[0] or "application/octet-stream")
         self.send_header("Content-Length", str(length))
@@ -137,7 +140,6 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
-        state.record(RequestRecord(self.command, path, range_header, status, fault.fault if fault else None))
         if head:
             return
         with file.open("rb") as body:

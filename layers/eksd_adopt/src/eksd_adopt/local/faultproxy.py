@@ -178,6 +178,15 @@ class FaultProxy:
             self.state.requests.append(RecordedRequest(method, path, status, fault, authorized))
 
 
+def _canned_status(rule: FaultRule) -> int:
+    """The status a canned fault answers with (recorded before it is sent, see ``_handle``)."""
+    if rule.fault is Fault.REDIRECT:
+        return rule.status or 307
+    if rule.fault is Fault.CHALLENGE:
+        return 401
+    return rule.status or 200
+
+
 def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -189,17 +198,20 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             send_whole(self, status, headers, body)
 
         def _handle(self) -> None:
+            # Each request is recorded before its answer goes out: a client that gives up on that answer,
+            # and a test that then counts ``requests``, must find it there.
             method, path = self.command, self.path
             authorized = self.headers.get("Authorization") is not None
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if path.startswith("/token"):
-                self._send_simple(200, {"Content-Type": "application/json"}, f'{{"token": "{proxy.token}"}}'.encode())
                 proxy._record(method, path, 200, None)
+                self._send_simple(200, {"Content-Type": "application/json"}, f'{{"token": "{proxy.token}"}}'.encode())
                 return
             canned = proxy._take_rule(method, path, CANNED)
             if canned:
-                proxy._record(method, path, self._answer(canned), canned.fault, authorized)
+                proxy._record(method, path, _canned_status(canned), canned.fault, authorized)
+                self._answer(canned)
                 return
             if (
                 proxy.require_token
@@ -208,18 +220,18 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             ):
                 realm = proxy.token_realm or f"{proxy.url}/token"
                 challenge = f'Bearer realm="{realm}",service="local-proxy",scope="aws"'
-                self._send_simple(401, {"WWW-Authenticate": challenge})
                 proxy._record(method, path, 401, None, authorized)
+                self._send_simple(401, {"WWW-Authenticate": challenge})
                 return
             if proxy.redirect_blobs_to and method == "GET" and "/blobs/sha256:" in path:
-                self._send_simple(307, {"Location": proxy.redirect_blobs_to + path})
                 proxy._record(method, path, 307, None, authorized)
+                self._send_simple(307, {"Location": proxy.redirect_blobs_to + path})
                 return
             rule = proxy._take_rule(method, path, frozenset(Fault) - CANNED)
             if rule and rule.fault in (Fault.TOO_MANY_REQUESTS, Fault.SERVER_ERROR):
                 headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
-                self._send_simple(int(rule.fault.value), headers)
                 proxy._record(method, path, int(rule.fault.value), rule.fault, authorized)
+                self._send_simple(int(rule.fault.value), headers)
                 return
             self._forward(method, path, body, rule, authorized)
 
@@ -228,6 +240,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             upstream = proxy._client.build_request(method, proxy.upstream_url + path, headers=headers, content=body)
             response = proxy._client.send(upstream, stream=True)
             try:
+                proxy._record(method, path, response.status_code, rule.fault if rule else None, authorized)
                 self.send_response(response.status_code)
                 for name, value in response.headers.items():
                     if name.lower() in HOP_HEADERS or name.lower() == "content-length":
@@ -239,7 +252,6 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 size = int(response.headers.get("content-length") or 0)
                 self.send_header("Content-Length", str(size))
                 self.end_headers()
-                proxy._record(method, path, response.status_code, rule.fault if rule else None, authorized)
                 if method == "HEAD":
                     return
                 sent = 0
@@ -278,16 +290,14 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 time.sleep(interval)
             return True
 
-        def _answer(self, rule: FaultRule) -> int:
-            """A hostile fault's own answer; returns the status sent."""
+        def _answer(self, rule: FaultRule) -> None:
+            """A hostile fault's own answer, with the status :func:`_canned_status` names."""
+            status = _canned_status(rule)
             if rule.fault is Fault.REDIRECT:
-                status = rule.status or 307
                 self._send_simple(status, {"Location": rule.location})
             elif rule.fault is Fault.CHALLENGE:
-                status = 401
                 self._send_simple(status, {"WWW-Authenticate": rule.challenge})
             elif rule.fault is Fault.SERVE:
-                status = rule.status or 200
                 self.send_response(status)
                 for name, value in rule.headers.items():
                     self.send_header(name, value)
@@ -297,9 +307,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 if self.command != "HEAD":
                     self.wfile.write(rule.body)
             else:
-                status = rule.status or 200
                 self._endless(status, rule)
-            return status
 
         def _endless(self, status: int, rule: FaultRule) -> None:
             # Chunked unless the rule declares a length; either way, bytes until the client leaves.
