@@ -117,7 +117,10 @@ class RunningDemo:
             return self.process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-            raise
+            # The demo dumps every thread's stack 30 s into a stop that hangs: show where.
+            raise AssertionError(
+                "the demo did not stop within 90 s of Ctrl-C:\n" + "\n".join(self.lines[-200:])
+            ) from None
 
 
 def shell_env(base: dict[str, str], lines: list[str]) -> dict[str, str]:

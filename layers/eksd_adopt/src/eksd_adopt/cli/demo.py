@@ -3,6 +3,7 @@ and ``demo env`` reach a demo left running, from another shell."""
 
 from __future__ import annotations
 
+import faulthandler
 import re
 import shlex
 import signal
@@ -144,6 +145,9 @@ def _watch(watch: Any) -> None:
                 console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False)
     except KeyboardInterrupt:
         console.print("stopping local services…")
+        # Stopping takes seconds. Should it ever hang, every thread's stack goes to stderr after 30 s,
+        # and again every 30 s: the place to look, rather than a terminal that just waits.
+        faulthandler.dump_traceback_later(30, repeat=True)
 
 
 def render_summary(result: DemoReport) -> RenderableType:
