@@ -122,6 +122,9 @@ def demo(
                     _watch(DemoWatch(stack))
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _describe_workdir(workdir: Path) -> None:
     console.print(f"working folder: {workdir}", highlight=False, soft_wrap=True)
     console.print(
@@ -134,20 +137,29 @@ def _describe_workdir(workdir: Path) -> None:
 
 def _watch(watch: Any) -> None:
     console.print("[bold]Local services are up.[/] What happens next shows here. Press Ctrl-C to stop them.")
+    # Ctrl-C and SIGTERM end the watch between two looks, never halfway through one: a KeyboardInterrupt
+    # raised inside a boto3 call can be caught, or leave a lock held, in library code. The handler only
+    # records the signal (setting a threading.Event from a handler can deadlock on the Event's own lock).
+    stopping: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: stopping.append(signum)) for sig in _STOP_SIGNALS}
     try:
-        while True:
-            time.sleep(1)
+        while not stopping:
+            time.sleep(1)  # a signal ends the sleep early only by its handler; PEP 475 resumes it
+            if stopping:
+                break
             try:
                 lines = watch.changes()
             except Exception as exc:  # a look that failed is tried again; the services stay up
                 lines = [f"(could not read the local services: {exc})"]
             for line in lines:
                 console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False)
-    except KeyboardInterrupt:
-        console.print("stopping local services…")
-        # Stopping takes seconds. Should it ever hang, every thread's stack goes to stderr after 30 s,
-        # and again every 30 s: the place to look, rather than a terminal that just waits.
-        faulthandler.dump_traceback_later(30, repeat=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("stopping local services…")
+    # Stopping takes seconds. Should it ever hang, every thread's stack goes to stderr after 30 s, and again
+    # every 30 s: the place to look, rather than a terminal that just waits.
+    faulthandler.dump_traceback_later(30, repeat=True, file=2)  # fd 2: the terminal, whatever wraps sys.stderr
 
 
 def render_summary(result: DemoReport) -> RenderableType:
