@@ -77,6 +77,12 @@ def record_metric(name: str, value: float, unit: str = "Count") -> None:
         _metrics().add_metric(name=name, unit=unit, value=value)
 
 
+def discard_metrics() -> None:
+    """Drop what this process counted and has not flushed (the set is shared by every Metrics instance)."""
+    with _metrics_lock:
+        _metrics().clear_metrics()
+
+
 def log_keys(**keys: object) -> None:
     """Keys on every further line of this invocation (the handler's and the domain's).
 

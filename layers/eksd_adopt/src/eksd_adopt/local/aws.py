@@ -86,11 +86,10 @@ def discard_unpublished_metrics() -> None:
     until a metric's 100th value, whose automatic flush prints an EMF line whatever the switch says
     (aws-powertools/powertools-lambda-python#1062, PR #1046). In Lambda each invocation flushes.
     """
-    from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
     if is_metrics_disabled():
-        Metrics().clear_metrics()
+        observability.discard_metrics()
 
 
 def render_definition(substitutions: Mapping[str, str], path: Path | None = None) -> str:
